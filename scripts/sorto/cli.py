@@ -1,0 +1,156 @@
+"""The ``sorto`` command line.
+
+Exit status: 0 success; 1 ``verify``/``show`` found no section or an invalid
+one; 2 bad input (the message names the file and the problem).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__, codec, elfsection, genheader, policy, render
+from .errors import DecodeError, SortoError
+
+
+def _cmd_inject(args: argparse.Namespace) -> int:
+    pol = policy.load(args.policy)
+    record = codec.encode(pol)
+    out = elfsection.write_section(args.binary, record, args.output, args.objcopy)
+    if not args.quiet:
+        print(f"{out}: {len(record)} bytes of metadata in {elfsection.F.SECTION_NAME}")
+    return 0
+
+
+def _load_record(path: str) -> tuple[bytes | None, dict | None]:
+    data = elfsection.read_section(path)
+    if data is None:
+        return None, None
+    try:
+        return data, codec.decode(data)
+    except DecodeError as exc:
+        raise SortoError(f"{path}: section {elfsection.F.SECTION_NAME} does not decode: {exc}") from exc
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    data, pol = _load_record(args.binary)
+    if data is None or pol is None:
+        print(f"{args.binary}: no {elfsection.F.SECTION_NAME} section", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(codec.to_json_obj(pol), indent=2))
+    else:
+        print(render.text(pol, args.binary, len(data)))
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    try:
+        data, pol = _load_record(args.binary)
+    except SortoError as exc:
+        print(f"sorto: {exc}", file=sys.stderr)
+        return 1
+    if data is None:
+        print(f"{args.binary}: no {elfsection.F.SECTION_NAME} section", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        print(f"{args.binary}: ok ({len(data)} bytes, status {pol['profile']['status']})")
+    return 0
+
+
+def _cmd_encode(args: argparse.Namespace) -> int:
+    record = codec.encode(policy.load(args.policy))
+    if args.output == "-":
+        sys.stdout.buffer.write(record)
+    else:
+        Path(args.output).write_bytes(record)
+    return 0
+
+
+def _cmd_genheader(args: argparse.Namespace) -> int:
+    text = genheader.render()
+    if args.check:
+        current = Path(args.output).read_text() if Path(args.output).exists() else ""
+        if current != text:
+            print(f"{args.output}: out of date; run 'sorto genheader'", file=sys.stderr)
+            return 1
+        return 0
+    Path(args.output).write_text(text)
+    return 0
+
+
+def _cmd_guest(args: argparse.Namespace) -> int:
+    from .guest import build  # imported late: only this command needs it
+
+    art = build.build_guest(args.kernel, cache_root=args.cache, jobs=args.jobs, progress=not args.quiet)
+    print(json.dumps(art.as_dict(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser (kept separate so --help texts are testable)."""
+    p = argparse.ArgumentParser(
+        prog="sorto",
+        description="meta-sorto: carry per-application kernel policies inside ELF executables.",
+    )
+    p.add_argument("--version", action="version", version=f"sorto {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("inject", help="encode a policy into a binary's .elf_hook_module_data section",
+                       description="Validate POLICY, encode it and add or replace the section in BINARY "
+                       "with the objcopy of the binary's machine. The file is replaced atomically "
+                       "(temporary file + rename) and keeps its mode; running it twice gives the same bytes.")
+    s.add_argument("binary")
+    s.add_argument("--policy", required=True, help="policy file (YAML or JSON)")
+    s.add_argument("--output", "-o", help="write here instead of replacing BINARY")
+    s.add_argument("--objcopy", help="objcopy command to use (default: $OBJCOPY, then by ELF machine)")
+    s.add_argument("--quiet", "-q", action="store_true")
+    s.set_defaults(func=_cmd_inject)
+
+    s = sub.add_parser("show", help="decode and print a binary's metadata",
+                       description="Print the decoded metadata of BINARY; exit 1 if it has none.")
+    s.add_argument("binary")
+    s.add_argument("--json", action="store_true", help="print the decoded policy as JSON")
+    s.set_defaults(func=_cmd_show)
+
+    s = sub.add_parser("verify", help="exit 0 if the binary carries metadata that decodes, else 1")
+    s.add_argument("binary")
+    s.add_argument("--quiet", "-q", action="store_true")
+    s.set_defaults(func=_cmd_verify)
+
+    s = sub.add_parser("encode", help="encode a policy into a raw record file (for tests and tools)")
+    s.add_argument("policy")
+    s.add_argument("--output", "-o", default="-", help="output file, '-' for stdout")
+    s.set_defaults(func=_cmd_encode)
+
+    s = sub.add_parser("genheader", help="regenerate the C header of the record format")
+    s.add_argument("--output", "-o", default=genheader.HEADER_PATH)
+    s.add_argument("--check", action="store_true", help="exit 1 if the file differs instead of writing")
+    s.set_defaults(func=_cmd_genheader)
+
+    s = sub.add_parser("guest", help="build the QEMU test guest (patched kernel, module, initramfs)",
+                       description="Build the test guest for KERNEL from Debian's linux-source package "
+                       "and the project's patch series; artifacts are cached by a hash of their inputs.")
+    s.add_argument("action", choices=["build"])
+    s.add_argument("--kernel", default="6.12", help="kernel series: 6.12 or 6.1 (default 6.12)")
+    s.add_argument("--cache", help="cache folder (default $SORTO_CACHE or ~/.cache/sorto)")
+    s.add_argument("--jobs", "-j", type=int, default=0, help="parallel build jobs (default: all cores)")
+    s.add_argument("--quiet", "-q", action="store_true")
+    s.set_defaults(func=_cmd_guest)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``sorto`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SortoError as exc:
+        print(f"sorto: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,363 @@
+"""Build the QEMU test guest from Debian packages, with a content-addressed cache.
+
+Each artifact lives in a folder named by the hash of its inputs:
+
+* kernel: Debian's ``linux-source-X`` (package version), the patch series,
+  ``guest.config``, the cross compiler's version and this file's recipe version;
+* module: the kernel key and the module sources;
+* programs: their sources and the compiler;
+* initramfs: all of the above plus busybox and the init script.
+
+A warm run only checks that the folders exist (a ``done`` stamp is written
+last, so an interrupted build is never reused).  Inputs are hashed, not
+timestamps, so a fresh clone in another folder reuses the same cache.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from ..errors import SortoError
+
+RECIPE_VERSION = "3"  # bump when the build steps below change
+CROSS = "arm-linux-gnueabihf-"
+KERNELS = ("6.12", "6.1")
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[2]
+PATCH_ROOT = REPO / "kernel-patches"
+MODULE_SRC = REPO / "meta-sorto" / "recipes-kernel" / "sorto-hook" / "files"
+GUEST_LIBS = ["ld-linux-armhf.so.3", "libc.so.6"]
+CROSS_LIBDIR = Path("/usr/arm-linux-gnueabihf/lib")
+
+# Test programs: name -> (source, extra compiler flags).  Debian's armhf
+# cross glibc ships no rcrt1.o, so there is no static-PIE variant.
+PROGRAMS: dict[str, tuple[str, list[str]]] = {
+    "hello-static": ("hello.c", ["-static", "-no-pie"]),
+    "hello-dyn-pie": ("hello.c", ["-fPIE", "-pie"]),
+    "hello-dyn-nopie": ("hello.c", ["-fno-PIE", "-no-pie"]),
+    "execloop": ("execloop.c", ["-static"]),
+}
+
+
+@dataclasses.dataclass
+class GuestArtifacts:
+    """Paths of one built guest."""
+
+    kernel_series: str
+    release: str
+    zimage: Path
+    system_map: Path
+    kernel_tree: Path
+    module: Path
+    initramfs: Path
+    programs: Path
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: str(v) for k, v in dataclasses.asdict(self).items()}
+
+
+def cache_root(explicit: str | Path | None = None) -> Path:
+    """Return the cache folder: explicit, else $SORTO_CACHE, else ~/.cache/sorto."""
+    if explicit:
+        return Path(explicit).resolve()
+    env = os.environ.get("SORTO_CACHE")
+    if env:
+        return Path(env).resolve()
+    return Path.home() / ".cache" / "sorto"
+
+
+def _log(progress: bool, msg: str) -> None:
+    if progress:
+        print(f"[sorto guest] {msg}", file=sys.stderr, flush=True)
+
+
+def _run(cmd: list[str], cwd: Path | None = None, log: Path | None = None, env: dict | None = None) -> None:
+    """Run a build step; on failure raise with the tail of its output."""
+    full_env = {**os.environ, **(env or {})}
+    if log is None:
+        proc = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, check=False)
+        out = proc.stdout + proc.stderr
+    else:
+        with log.open("a") as fh:
+            fh.write(f"$ {' '.join(cmd)}\n")
+            fh.flush()
+            proc = subprocess.run(cmd, cwd=cwd, env=full_env, stdout=fh, stderr=subprocess.STDOUT, check=False)
+        out = log.read_text(errors="replace")
+    if proc.returncode != 0:
+        tail = "\n".join(out.splitlines()[-25:])
+        where = f" (log: {log})" if log else ""
+        raise SortoError(f"build step failed{where}: {' '.join(cmd)}\n{tail}")
+
+
+def _capture(cmd: list[str]) -> str:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise SortoError(f"cannot run {cmd[0]}: {exc} (run 'make deps' first)") from exc
+
+
+def _hash(*parts: bytes | str) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        b = p.encode() if isinstance(p, str) else p
+        h.update(len(b).to_bytes(8, "little"))
+        h.update(b)
+    return h.hexdigest()[:16]
+
+
+def _files_digest(paths: list[Path]) -> str:
+    return _hash(*[f"{p.name}\0".encode() + p.read_bytes() for p in sorted(paths)])
+
+
+def _jobs(jobs: int) -> int:
+    return jobs if jobs > 0 else (os.cpu_count() or 1)
+
+
+def _stamp_ok(d: Path) -> bool:
+    return (d / "done").is_file()
+
+
+def _fresh(d: Path) -> Path:
+    """Return an empty temporary sibling of ``d`` to build into before renaming."""
+    d.parent.mkdir(parents=True, exist_ok=True)
+    tmp = d.with_name(d.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    return tmp
+
+
+def _commit(tmp: Path, final: Path) -> None:
+    (tmp / "done").write_text("ok\n")
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+
+
+def kernel_inputs(series: str) -> tuple[Path, list[Path], str]:
+    """Return the source tarball, the patch series and the input key of a kernel."""
+    if series not in KERNELS:
+        raise SortoError(f"unsupported guest kernel {series!r}: choose one of {', '.join(KERNELS)}")
+    tarball = Path(f"/usr/src/linux-source-{series}.tar.xz")
+    if not tarball.is_file():
+        raise SortoError(f"{tarball}: missing; install linux-source-{series} (make deps)")
+    patches = sorted((PATCH_ROOT / series).glob("*.patch"))
+    if not patches:
+        raise SortoError(f"{PATCH_ROOT / series}: no patches")
+    pkg = _capture(["dpkg-query", "-W", "-f=${Version}", f"linux-source-{series}"])
+    gcc = _capture([CROSS + "gcc", "--version"]).splitlines()[0]
+    config = (HERE / "guest.config").read_bytes()
+    key = _hash(RECIPE_VERSION, series, pkg, str(tarball.stat().st_size), gcc, config, _files_digest(patches))
+    return tarball, patches, key
+
+
+def build_kernel(series: str, root: Path, jobs: int, progress: bool) -> Path:
+    """Build (or reuse) the patched kernel tree; return its folder."""
+    tarball, patches, key = kernel_inputs(series)
+    final = root / f"kernel-{series}-{key}"
+    if _stamp_ok(final):
+        _log(progress, f"kernel {series}: cached in {final}")
+        return final
+    _log(progress, f"kernel {series}: building in {final} (cold: a few minutes)")
+    # Built in place (Kbuild keeps absolute paths, so the tree must not move);
+    # the "done" stamp is written last, and a folder without it is rebuilt.
+    if final.exists():
+        shutil.rmtree(final)
+    final.mkdir(parents=True)
+    log = final / "build.log"
+    src = final / "linux"
+    src.mkdir()
+    _run(["tar", "-xf", str(tarball), "-C", str(src), "--strip-components=1"], log=log)
+    for p in patches:
+        _run(["patch", "-p1", "--forward", "--batch", "-i", str(p)], cwd=src, log=log)
+    make = ["make", "ARCH=arm", f"CROSS_COMPILE={CROSS}", f"-j{_jobs(jobs)}"]
+    _run([*make, "allnoconfig"], cwd=src, log=log, env={"KCONFIG_ALLCONFIG": str(HERE / "guest.config")})
+    _check_config(src / ".config", HERE / "guest.config", log)
+    _run([*make, "zImage", "modules"], cwd=src, log=log)
+    (final / "done").write_text("ok\n")
+    return final
+
+
+def _check_config(dot_config: Path, fragment: Path, log: Path) -> None:
+    have = dot_config.read_text().splitlines()
+    missing = []
+    for line in fragment.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, _, value = line.partition("=")
+        want = f"# {name} is not set" if value == "n" else line
+        if want not in have:
+            missing.append(line)
+    if missing:
+        with log.open("a") as fh:
+            fh.write("missing config: " + " ".join(missing) + "\n")
+        raise SortoError(f"kernel config did not take: {' '.join(missing)} (log: {log})")
+
+
+def build_module(series: str, kdir: Path, root: Path, progress: bool) -> Path:
+    """Build (or reuse) sorto_hook.ko against the kernel tree."""
+    sources = [p for p in MODULE_SRC.iterdir() if p.is_file() and p.suffix in {".c", ".h"} or p.name == "Makefile"]
+    key = _hash(kdir.name, _files_digest(sources))
+    final = root / f"module-{series}-{key}"
+    if _stamp_ok(final):
+        return final / "sorto_hook.ko"
+    _log(progress, f"module for {series}: building")
+    tmp = _fresh(final)
+    work = tmp / "src"
+    work.mkdir()
+    for s in sources:
+        shutil.copy2(s, work / s.name)
+    tree = kdir / "linux"
+    _run(["make", "-C", str(tree), f"M={work}", "ARCH=arm", f"CROSS_COMPILE={CROSS}", "modules"],
+         log=tmp / "build.log")
+    shutil.copy2(work / "sorto_hook.ko", tmp / "sorto_hook.ko")
+    _commit(tmp, final)
+    return final / "sorto_hook.ko"
+
+
+def build_programs(root: Path, progress: bool) -> Path:
+    """Cross-compile the guest test programs in every link variant."""
+    srcs = sorted((HERE / "progs").glob("*.c"))
+    gcc = _capture([CROSS + "gcc", "--version"]).splitlines()[0]
+    key = _hash(RECIPE_VERSION, gcc, _files_digest(srcs), repr(sorted(PROGRAMS.items())))
+    final = root / f"progs-{key}"
+    if _stamp_ok(final):
+        return final
+    _log(progress, "test programs: building")
+    tmp = _fresh(final)
+    for name, (src, flags) in PROGRAMS.items():
+        _run([CROSS + "gcc", "-O2", "-Wall", "-Wextra", "-Werror", *flags, "-o", str(tmp / name),
+              str(HERE / "progs" / src)])
+    _commit(tmp, final)
+    return final
+
+
+def busybox(root: Path, progress: bool) -> Path:
+    """Return the static armhf busybox binary from Debian's busybox-static:armhf."""
+    debs = root / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    found = sorted(debs.glob("busybox-static_*_armhf.deb"))
+    if not found:
+        _log(progress, "downloading busybox-static:armhf")
+        _run(["apt-get", "download", "busybox-static:armhf"], cwd=debs)
+        found = sorted(debs.glob("busybox-static_*_armhf.deb"))
+        if not found:
+            raise SortoError("apt-get download busybox-static:armhf gave no package (dpkg --add-architecture armhf?)")
+    deb = found[-1]
+    out = root / f"busybox-{_hash(deb.name)}"
+    if not (out / "bin" / "busybox").is_file():
+        tmp = _fresh(out)
+        _run(["dpkg-deb", "-x", str(deb), str(tmp)])
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    return out / "bin" / "busybox"
+
+
+def gen_init_cpio(kdir: Path, root: Path) -> Path:
+    """Build the kernel's own gen_init_cpio (no root needed for device nodes)."""
+    src = kdir / "linux" / "usr" / "gen_init_cpio.c"
+    out = root / f"gen_init_cpio-{_hash(src.read_bytes())}"
+    if not out.is_file():
+        tmp = out.with_name(out.name + ".tmp")
+        _run(["gcc", "-O2", "-o", str(tmp), str(src)])
+        tmp.rename(out)
+    return out
+
+
+def cpio_spec(files: dict[str, Path], dirs: list[str] | None = None) -> str:
+    """Return a gen_init_cpio spec that adds ``files`` (guest path -> host path)."""
+    lines = []
+    seen: set[str] = set()
+    for d in dirs or []:
+        lines.append(f"dir {d} 0755 0 0")
+        seen.add(d)
+    for gpath, hpath in sorted(files.items()):
+        parent = os.path.dirname(gpath)
+        parts = [p for p in parent.split("/") if p]
+        for i in range(1, len(parts) + 1):
+            d = "/" + "/".join(parts[:i])
+            if d not in seen:
+                seen.add(d)
+                lines.append(f"dir {d} 0755 0 0")
+        mode = "0755" if os.access(hpath, os.X_OK) else "0644"
+        lines.append(f"file {gpath} {hpath} {mode} 0 0")
+    return "\n".join(lines) + "\n"
+
+
+def make_cpio(tool: Path, spec: str, out: Path) -> Path:
+    """Write a gzip-compressed newc archive from a gen_init_cpio spec."""
+    with tempfile.NamedTemporaryFile("w", suffix=".spec", delete=False) as fh:
+        fh.write(spec)
+        spec_path = fh.name
+    try:
+        tmp = out.with_name(out.name + ".tmp")
+        with tmp.open("wb") as dst:
+            p1 = subprocess.Popen([str(tool), spec_path], stdout=subprocess.PIPE)
+            p2 = subprocess.run(["gzip", "-9n"], stdin=p1.stdout, stdout=dst, check=False)
+            p1.wait()
+        if p1.returncode or p2.returncode:
+            raise SortoError(f"gen_init_cpio failed for {out}")
+        tmp.rename(out)
+    finally:
+        os.unlink(spec_path)
+    return out
+
+
+def build_initramfs(series: str, kdir: Path, module: Path, progs: Path, root: Path, progress: bool) -> Path:
+    """Assemble the base initramfs: busybox, glibc for dynamic programs, module, programs."""
+    bb = busybox(root, progress)
+    libs = {f"/lib/{n}": (CROSS_LIBDIR / n).resolve() for n in GUEST_LIBS}
+    for n, p in libs.items():
+        if not p.is_file():
+            raise SortoError(f"{p}: missing (libc6-armhf-cross)")
+    init = HERE / "init.sh"
+    files = {"/bin/busybox": bb, "/init": init, "/lib/modules/sorto_hook.ko": module}
+    files.update(libs)
+    for p in sorted(progs.iterdir()):
+        if p.name != "done":
+            files[f"/usr/bin/{p.name}"] = p
+    key = _hash(RECIPE_VERSION, *[f"{g}\0".encode() + h.read_bytes() for g, h in sorted(files.items())])
+    final = root / f"initramfs-{series}-{key}.cpio.gz"
+    if final.is_file():
+        return final
+    _log(progress, f"initramfs for {series}: assembling")
+    spec = cpio_spec(files, dirs=["/bin", "/dev", "/proc", "/sys", "/tmp", "/lib", "/usr", "/usr/bin"])
+    spec += "nod /dev/console 0600 0 0 c 5 1\nslink /bin/sh busybox 0777 0 0\n"
+    return make_cpio(gen_init_cpio(kdir, root), spec, final)
+
+
+def kernel_release(kdir: Path) -> str:
+    rel = kdir / "linux" / "include" / "config" / "kernel.release"
+    return rel.read_text().strip() if rel.is_file() else "unknown"
+
+
+def build_guest(series: str = "6.12", cache_root: str | Path | None = None, jobs: int = 0,
+                progress: bool = True) -> GuestArtifacts:
+    """Build or reuse every artifact of the guest for ``series``."""
+    root = globals()["cache_root"](cache_root) / "guest"
+    root.mkdir(parents=True, exist_ok=True)
+    kdir = build_kernel(series, root, jobs, progress)
+    module = build_module(series, kdir, root, progress)
+    progs = build_programs(root, progress)
+    initramfs = build_initramfs(series, kdir, module, progs, root, progress)
+    tree = kdir / "linux"
+    return GuestArtifacts(
+        kernel_series=series,
+        release=kernel_release(kdir),
+        zimage=tree / "arch" / "arm" / "boot" / "zImage",
+        system_map=tree / "System.map",
+        kernel_tree=tree,
+        module=module,
+        initramfs=initramfs,
+        programs=progs,
+    )

@@ -1,0 +1,45 @@
+"""Shared fixtures: repository paths, cross-built ARM binaries, tool checks."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CROSS_GCC = "arm-linux-gnueabihf-gcc"
+EXAMPLES = REPO / "examples"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fuzz-time", type=int, default=20, help="seconds of libFuzzer in the fuzz test")
+    parser.addoption("--kernels", default="6.12,6.1", help="guest kernels for the qemu tests")
+
+
+def need(tool: str) -> str:
+    """Return the tool's path; fail (not skip) when it is missing: make deps installs it."""
+    path = shutil.which(tool)
+    if path is None:
+        pytest.fail(f"{tool} not found: run 'make deps'")
+    return path
+
+
+@pytest.fixture(scope="session")
+def arm_hello(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A dynamically linked ARM executable built by the cross compiler."""
+    need(CROSS_GCC)
+    d = tmp_path_factory.mktemp("arm")
+    src = d / "hello.c"
+    src.write_text('#include <stdio.h>\nint main(int c, char **v){printf("hi %d\\n", c); return 3;}\n')
+    out = d / "hello"
+    subprocess.run([CROSS_GCC, "-O2", "-o", str(out), str(src)], check=True)
+    return out
+
+
+def run_arm(binary: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run an ARM binary under qemu-arm with the cross sysroot."""
+    need("qemu-arm")
+    return subprocess.run(["qemu-arm", "-L", "/usr/arm-linux-gnueabihf", str(binary), *args],
+                          capture_output=True, check=False)
