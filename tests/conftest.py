@@ -43,3 +43,9 @@ def run_arm(binary: Path, *args: str) -> subprocess.CompletedProcess:
     need("qemu-arm")
     return subprocess.run(["qemu-arm", "-L", "/usr/arm-linux-gnueabihf", str(binary), *args],
                           capture_output=True, check=False)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "kernel" in metafunc.fixturenames:
+        kernels = [k for k in metafunc.config.getoption("--kernels").split(",") if k]
+        metafunc.parametrize("kernel", kernels, scope="session")

@@ -44,6 +44,7 @@ PROGRAMS: dict[str, tuple[str, list[str]]] = {
     "hello-dyn-pie": ("hello.c", ["-fPIE", "-pie"]),
     "hello-dyn-nopie": ("hello.c", ["-fno-PIE", "-no-pie"]),
     "execloop": ("execloop.c", ["-static"]),
+    "execstat": ("execstat.c", ["-static"]),
 }
 
 
@@ -317,7 +318,7 @@ def build_initramfs(series: str, kdir: Path, module: Path, progs: Path, root: Pa
     """Assemble the base initramfs: busybox, glibc for dynamic programs, module, programs."""
     bb = busybox(root, progress)
     libs = {f"/lib/{n}": (CROSS_LIBDIR / n).resolve() for n in GUEST_LIBS}
-    for n, p in libs.items():
+    for p in libs.values():
         if not p.is_file():
             raise SortoError(f"{p}: missing (libc6-armhf-cross)")
     init = HERE / "init.sh"

@@ -1,0 +1,96 @@
+"""Fixtures for the QEMU tests: the cached guest, a per-session payload, booted guests."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sorto import codec, elfsection, policy
+from sorto.guest import build
+from sorto.guest.harness import Guest
+
+from .. import hostile_elf
+from ..conftest import EXAMPLES
+
+DEMO = EXAMPLES / "demo-policy.yaml"
+VARIANTS = ["hello-static", "hello-dyn-pie", "hello-dyn-nopie"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/qemu/" in str(item.fspath):
+            item.add_marker(pytest.mark.qemu)
+
+
+def cap_record() -> bytes:
+    """A valid record of exactly the 4096-byte cap."""
+    raw = {
+        "version": 1,
+        "scratchpad": [{"function": f"f{i:02d}" + "x" * 60, "weight": i} for i in range(32)],
+        "irq_defer": [{"name": f"i{i:02d}" + "y" * 60} for i in range(16)],
+        "mlock": [{"region": "file", "name": f"m{i:02d}" + "z" * 60} for i in range(7)]
+        + [{"region": "file", "name": "n" * 16}],
+    }
+    rec = codec.encode(policy.normalize(raw))
+    assert len(rec) == 4096, len(rec)
+    return rec
+
+
+@pytest.fixture(scope="session")
+def guest_art(kernel: str):
+    return build.build_guest(kernel, progress=True)
+
+
+@pytest.fixture(scope="session")
+def payload(guest_art, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Test files for the guest under /t, as a cpio appended to the base initramfs."""
+    d = tmp_path_factory.mktemp(f"payload-{guest_art.kernel_series}")
+    files: dict[str, Path] = {}
+    shown: dict[str, dict] = {}
+    for v in VARIANTS:
+        plain = d / f"plain-{v}"
+        shutil.copy2(guest_art.programs / v, plain)
+        files[f"/t/plain/{v}"] = plain
+        meta = d / f"meta-{v}"
+        subprocess.run([sys.executable, "-m", "sorto", "inject", str(plain), "--policy", str(DEMO),
+                        "-o", str(meta), "-q"], check=True)
+        files[f"/t/meta/{v}"] = meta
+        out = subprocess.run([sys.executable, "-m", "sorto", "show", "--json", str(meta)],
+                             capture_output=True, text=True, check=True).stdout
+        shown[f"/t/meta/{v}"] = json.loads(out)
+    base = (d / "meta-hello-static").read_bytes()
+    record = elfsection.read_section(d / "meta-hello-static")
+    cases = hostile_elf.generate(base, record, cap_record())
+    for c in cases:
+        p = d / f"hostile-{c.name}"
+        p.write_bytes(c.data)
+        p.chmod(0o755)
+        files[f"/t/hostile/{c.name}"] = p
+    tool = build.gen_init_cpio(guest_art.kernel_tree.parent, build.cache_root() / "guest")
+    cpio = build.make_cpio(tool, build.cpio_spec(files), d / "payload.cpio.gz")
+    return {"cpio": cpio, "shown": shown, "cases": cases, "dir": d}
+
+
+def boot(guest_art, payload: dict, log: Path, append: str = "", **kw) -> Guest:
+    g = Guest(guest_art.zimage, [guest_art.initramfs, payload["cpio"]], log, append=append, **kw)
+    return g
+
+
+@pytest.fixture(scope="session")
+def guest(guest_art, payload, tmp_path_factory) -> Iterator[Guest]:
+    """A booted guest with sorto_hook loaded, shared by the tests of one kernel."""
+    log = tmp_path_factory.mktemp("console") / f"console-{guest_art.kernel_series}.log"
+    g = boot(guest_art, payload, log)
+    try:
+        g.check("insmod /lib/modules/sorto_hook.ko")
+        yield g
+        problems = g.kernel_problems()
+        assert not problems, "kernel reported problems:\n" + "\n".join(problems) + "\n" + g.tail()
+    finally:
+        g.close()

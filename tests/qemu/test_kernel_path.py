@@ -1,0 +1,123 @@
+"""End to end in QEMU: the patched loader hands the section to sorto_hook."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from sorto import hookfs
+
+from .conftest import VARIANTS, boot
+
+DBG = "/sys/kernel/debug/sorto_hook"
+
+
+def records(guest) -> list[hookfs.HookRecord]:
+    return hookfs.parse_records(guest.check(f"cat {DBG}/records"))
+
+
+def stats(guest) -> dict[str, int]:
+    return hookfs.parse_stats(guest.check(f"cat {DBG}/stats"))
+
+
+def execstat(guest, path: str, *args: str) -> tuple[dict[str, int], str]:
+    out = guest.check(" ".join(["/usr/bin/execstat", path, *args]))
+    m = re.search(r"^execstat (.*)$", out, re.M)
+    assert m, out
+    kv = dict(t.split("=") for t in m.group(1).split())
+    return {k: int(v) for k, v in kv.items()}, out[: m.start()]
+
+
+def test_guest_runs_patched_kernel(guest, guest_art) -> None:
+    assert guest.release == guest_art.release
+    st = stats(guest)
+    assert st["enabled"] == 1
+    assert guest.check("cat /proc/cmdline").count("elf_hook=off") == 0
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_module_receives_what_show_prints(guest, payload, variant: str) -> None:
+    path = f"/t/meta/{variant}"
+    guest.check(f"echo 1 > {DBG}/clear")
+    delta, out = execstat(guest, path, "arg")
+    assert out.strip() == f"hello {path} arg"
+    assert delta["exit"] == 0
+    assert delta.get("with_metadata") == 1 and delta.get("decoded_ok") == 1, delta
+    recs = records(guest)
+    assert len(recs) == 1, recs
+    rec = recs[0]
+    assert (rec.file, rec.result, rec.comm) == (path, "ok", variant[:15])
+    assert rec.policy == payload["shown"][path]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_binary_without_section_runs_as_before(guest, variant: str) -> None:
+    path = f"/t/plain/{variant}"
+    guest.check(f"echo 1 > {DBG}/clear")
+    delta, out = execstat(guest, path, "x", "7")
+    assert out.strip() == f"hello {path} x"
+    assert delta["exit"] == 7
+    assert delta.get("no_section") == 1 and delta.get("kernel_no_section") == 1, delta
+    assert "with_metadata" not in delta and "kernel_malformed" not in delta
+    assert records(guest) == []
+
+
+def test_hostile_corpus(guest, payload) -> None:
+    cases = payload["cases"]
+    assert len(cases) >= 50
+    failures = []
+    for c in cases:
+        path = f"/t/hostile/{c.name}"
+        delta, out = execstat(guest, path, "h")
+        problems = []
+        if c.runs and (delta["exit"] != 0 or f"hello {path} h" not in out):
+            problems.append(f"did not run: {delta} {out.strip()!r}")
+        if not c.runs and delta["exit"] == 0 and delta["errno"] == 0 and "hello" in out:
+            problems.append("ran although its program headers are broken")
+        expect = {"found": "kernel_found", "no_section": "kernel_no_section", "malformed": "kernel_malformed"}
+        if c.kernel is not None and delta.get(expect[c.kernel]) != 1:
+            problems.append(f"kernel status: want {c.kernel}, got {delta}")
+        if c.decodes is not None:
+            key = "decoded_ok" if c.decodes else "decode_rejected"
+            if delta.get(key) != 1:
+                problems.append(f"module: want {key}, got {delta}")
+        if problems:
+            failures.append(f"{c.name}: {'; '.join(problems)}")
+    assert not failures, "\n".join(failures)
+    assert not guest.kernel_problems()
+    # the guest is still fully usable
+    assert guest.check("echo alive").strip() == "alive"
+
+
+def test_no_raw_bytes_in_kernel_log(guest) -> None:
+    log = guest.check("dmesg")
+    # names from the demo policy and the garbage record never reach the log
+    for needle in ("libc.so.6", "__arch_copy_to_user", "SRTO"):
+        assert needle not in log
+
+
+def test_unload_while_execs_run(guest) -> None:
+    guest.check("/usr/bin/execloop 1500 /t/meta/hello-static > /tmp/loop.out 2>&1 & echo $! > /tmp/loop.pid")
+    for _ in range(15):
+        guest.check("rmmod sorto_hook")
+        guest.check("insmod /lib/modules/sorto_hook.ko")
+    guest.check("while kill -0 $(cat /tmp/loop.pid) 2>/dev/null; do sleep 0.2; done", timeout=600)
+    assert "failed=0" in guest.check("cat /tmp/loop.out")
+    assert not guest.kernel_problems()
+    guest.check(f"echo 1 > {DBG}/clear")
+    delta, _ = execstat(guest, "/t/meta/hello-static")
+    assert delta.get("decoded_ok") == 1
+
+
+def test_boot_parameter_turns_hook_off(guest_art, payload, tmp_path) -> None:
+    with boot(guest_art, payload, tmp_path / "console-off.log", append="elf_hook=off") as g:
+        g.check("insmod /lib/modules/sorto_hook.ko")
+        st = hookfs.parse_stats(g.check(f"cat {DBG}/stats"))
+        assert st["enabled"] == 0
+        out = g.check("/t/meta/hello-static a")
+        assert out.strip() == "hello /t/meta/hello-static a"
+        st = hookfs.parse_stats(g.check(f"cat {DBG}/stats"))
+        assert st["execs_seen"] == 0 and st["kernel_checked"] == 0, st
+        assert hookfs.parse_records(g.check(f"cat {DBG}/records")) == []
+        assert not g.kernel_problems()
