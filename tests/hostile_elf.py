@@ -130,7 +130,8 @@ def generate(base_bytes: bytes, record: bytes, big_record: bytes) -> list[Case]:
     cases: list[Case] = []
 
     def add(name: str, e: Elf32 | bytes, kernel: str | None, runs: bool = True, decodes: bool | None = None):
-        cases.append(Case(name, e if isinstance(e, bytes) else e.bytes(), kernel, runs, decodes))
+        data = e.bytes() if isinstance(e, Elf32) else bytes(e)
+        cases.append(Case(name, data, kernel, runs, decodes))
 
     add("valid", base, "found", decodes=True)
     # -- ELF header fields of the section header table

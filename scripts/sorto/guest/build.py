@@ -26,7 +26,8 @@ from pathlib import Path
 
 from ..errors import SortoError
 
-RECIPE_VERSION = "3"  # bump when the build steps below change
+KERNEL_RECIPE = "4"  # bump when the kernel build steps change (forces a rebuild)
+RECIPE_VERSION = "4"  # bump when the programs or initramfs steps change
 CROSS = "arm-linux-gnueabihf-"
 KERNELS = ("6.12", "6.1")
 
@@ -156,7 +157,7 @@ def kernel_inputs(series: str) -> tuple[Path, list[Path], str]:
     pkg = _capture(["dpkg-query", "-W", "-f=${Version}", f"linux-source-{series}"])
     gcc = _capture([CROSS + "gcc", "--version"]).splitlines()[0]
     config = (HERE / "guest.config").read_bytes()
-    key = _hash(RECIPE_VERSION, series, pkg, str(tarball.stat().st_size), gcc, config, _files_digest(patches))
+    key = _hash(KERNEL_RECIPE, series, pkg, str(tarball.stat().st_size), gcc, config, _files_digest(patches))
     return tarball, patches, key
 
 
@@ -290,7 +291,7 @@ def cpio_spec(files: dict[str, Path], dirs: list[str] | None = None) -> str:
             if d not in seen:
                 seen.add(d)
                 lines.append(f"dir {d} 0755 0 0")
-        mode = "0755" if os.access(hpath, os.X_OK) else "0644"
+        mode = "0755" if os.access(hpath, os.X_OK) or gpath == "/init" else "0644"
         lines.append(f"file {gpath} {hpath} {mode} 0 0")
     return "\n".join(lines) + "\n"
 

@@ -24,6 +24,8 @@ import pexpect
 from ..errors import SortoError
 
 READY = re.compile(rb"SORTO-GUEST-READY (\S+)")
+# Signs that the boot went wrong: stop waiting at once instead of at the deadline.
+BOOT_FAILED = re.compile(rb"Kernel panic[^\r\n]*|built-in shell \(ash\)|Unable to handle kernel[^\r\n]*")
 BAD_KERNEL = re.compile(r"Oops|BUG:|WARNING:|KASAN|Unable to handle|Kernel panic|general protection|UBSAN")
 
 
@@ -67,16 +69,23 @@ class Guest:
         self.child.logfile_read = self._log
         self.child.delaybeforesend = None
         try:
-            self.child.expect(READY, timeout=boot_timeout)
+            if self.child.expect([READY, BOOT_FAILED], timeout=boot_timeout) == 1:
+                failed = self.child.match.group(0).decode(errors="replace")
+                self.child.expect([pexpect.TIMEOUT, pexpect.EOF], timeout=2)  # let the log catch up
+                tail = self.tail()
+                self.close()
+                raise GuestError(f"guest boot failed ({failed}): /init did not start\n{tail}")
         except (pexpect.TIMEOUT, pexpect.EOF) as exc:
             what = "timed out" if isinstance(exc, pexpect.TIMEOUT) else "QEMU exited"
+            tail = self.tail()
             self.close()
-            raise GuestError(f"guest boot {what} after {boot_timeout:.0f} s\n{self.tail()}") from None
+            raise GuestError(f"guest boot {what} after {boot_timeout:.0f} s\n{tail}") from None
         self.release = self.child.match.group(1).decode()
 
     def tail(self, lines: int = 30) -> str:
         """Return the last console lines and the log path, for assertion messages."""
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         text = self.log_path.read_bytes().decode(errors="replace").replace("\r", "")
         last = "\n".join(text.splitlines()[-lines:])
         return f"--- last console lines ({self.log_path}) ---\n{last}\n--- end ---"

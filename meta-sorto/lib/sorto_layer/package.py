@@ -1,0 +1,290 @@
+"""Mark every packaged executable with its policy: the logic behind sorto.bbclass.
+
+The class calls :func:`inject_tree` on ``${PKGD}`` during ``do_package``, after
+oe-core has split debug information and stripped the files and before
+``populate_packages`` hard-links them into the per-package trees, and
+:func:`find_unmarked` from its package QA check on ``${PKGDEST}/<pkg>``.
+
+Both take plain paths and a :class:`Config` built by :meth:`Config.from_datastore`
+from anything with a BitBake-style ``getVar``, so tests drive them with a real
+datastore over a real tree, without a build.
+
+What is touched, and why:
+
+* regular files with an execute bit whose ELF machine is the target's and whose
+  type is "executable" as file(1) and oe-core's ``is_elf()`` define it (static,
+  dynamic and PIE executables).  The kernel hook reads the section of the file
+  being exec'ed only, so shared libraries, kernel modules and objects gain
+  nothing and are left byte-identical;
+* not symlinks (their target is handled), not non-ELF files (scripts), not ELF
+  files of another machine (firmware for a companion core, test data), not
+  anything under ``SORTO_EXCLUDE_DIRS`` (debug files, /boot, firmware).
+
+Every hard-link group is injected once, through its first path in sorted
+order, and the other names are linked back to the new inode, so a package keeps
+its links and the work is done once per inode.  Files are visited in sorted
+order and ``sorto`` encodes deterministically, so the same inputs give the same
+bytes (hash equivalence, reproducible builds).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from . import elf
+
+POLICY_SUFFIXES = (".yaml", ".yml", ".json")
+EXEC_MASK = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
+
+
+class SortoLayerError(Exception):
+    """A failure that must stop the recipe; the message names the file and the problem."""
+
+
+class DataStore(Protocol):
+    """The part of a BitBake datastore this module uses."""
+
+    def getVar(self, name: str, expand: bool = True) -> str | None: ...  # noqa: N802 (BitBake's name)
+
+    def getVarFlag(self, name: str, flag: str, expand: bool = True) -> str | None: ...  # noqa: N802
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the injection needs, read once from the datastore.
+
+    ``policy_dirs`` are searched in order for ``<path under the package root>``
+    then ``<basename>`` with a ``.yaml``, ``.yml`` or ``.json`` suffix.
+    """
+
+    machine: int
+    objcopy: str
+    default_policy: Path
+    policy_dirs: tuple[Path, ...] = ()
+    exclude_dirs: tuple[str, ...] = ()
+    sorto: str = "sorto"
+    path: str | None = None
+
+    @classmethod
+    def from_datastore(cls, d: DataStore) -> Config:
+        """Build the configuration from the recipe's variables.
+
+        ``SORTO_POLICY_DIR/<PN>`` (the user's policies, e.g. from a profiling
+        run of the product) comes before the recipe's own ``sorto-policy/``
+        from SRC_URI: the site knows its workload better than the recipe.
+        """
+        arch = d.getVar("HOST_ARCH") or ""
+        forced = (d.getVar("SORTO_ELF_MACHINE") or "").strip()
+        if forced:
+            machine = int(forced, 0)
+        elif arch in elf.MACHINE_BY_ARCH:
+            machine = elf.MACHINE_BY_ARCH[arch]
+        else:
+            raise SortoLayerError(f"sorto: no ELF machine known for HOST_ARCH '{arch}'; set SORTO_ELF_MACHINE")
+        objcopy = d.getVar("OBJCOPY") or ""
+        if not objcopy:
+            raise SortoLayerError("sorto: OBJCOPY is empty")
+        default = d.getVar("SORTO_DEFAULT_POLICY") or ""
+        if not default or not Path(default).is_file():
+            raise SortoLayerError(f"sorto: default policy '{default}' (SORTO_DEFAULT_POLICY) does not exist")
+        dirs: list[Path] = []
+        user_dir = d.getVar("SORTO_POLICY_DIR") or ""
+        pn = d.getVar("PN") or ""
+        if user_dir and pn:
+            dirs.append(Path(user_dir) / pn)
+        for var in ("UNPACKDIR", "WORKDIR"):
+            base = d.getVar(var)
+            if base and Path(base) / "sorto-policy" not in dirs:
+                dirs.append(Path(base) / "sorto-policy")
+        return cls(
+            machine=machine,
+            objcopy=objcopy,
+            default_policy=Path(default),
+            policy_dirs=tuple(dirs),
+            exclude_dirs=tuple((d.getVar("SORTO_EXCLUDE_DIRS") or "").split()),
+            sorto=d.getVar("SORTO_CMD") or "sorto",
+            path=d.getVar("PATH"),
+        )
+
+
+@dataclass
+class Marked:
+    """One inode that received a section."""
+
+    path: str  # relative to the tree root, first name in sorted order
+    policy: Path
+    default: bool
+    links: list[str] = field(default_factory=list)  # other names of the same inode
+
+
+@dataclass
+class Report:
+    """What :func:`inject_tree` did: marked inodes and skipped files with the reason."""
+
+    marked: list[Marked] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            yield Path(dirpath) / name
+
+
+def _excluded(rel: str, exclude_dirs: Iterable[str]) -> bool:
+    parts = rel.split("/")
+    if ".debug" in parts[:-1]:
+        return True
+    for ex in exclude_dirs:
+        ex = ex.strip("/")
+        if ex and (rel == ex or rel.startswith(ex + "/")):
+            return True
+    return False
+
+
+def classify(path: Path, rel: str, cfg: Config) -> str | None:
+    """Return None when ``path`` must carry a section, else why it is left alone."""
+    if _excluded(rel, cfg.exclude_dirs):
+        return "excluded directory"
+    st = path.lstat()
+    if stat.S_ISLNK(st.st_mode):
+        return "symlink"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    if not st.st_mode & EXEC_MASK:
+        return "not executable (mode)"
+    info = elf.read_info(path)
+    if info is None:
+        return "not ELF"
+    if info.machine != cfg.machine:
+        return f"ELF machine {info.machine}, target is {cfg.machine}"
+    if not info.is_executable:
+        return "ELF but not an executable (library, module or object)"
+    return None
+
+
+def find_policy(rel: str, cfg: Config) -> tuple[Path, bool]:
+    """Return (policy file, is_default) for the executable at ``rel``."""
+    base = rel.rsplit("/", 1)[-1]
+    for pdir in cfg.policy_dirs:
+        for stem in (rel, base):
+            for suffix in POLICY_SUFFIXES:
+                cand = pdir / (stem + suffix)
+                if cand.is_file():
+                    return cand, False
+    return cfg.default_policy, True
+
+
+def _candidates(root: Path, cfg: Config, report: Report | None) -> dict[tuple[int, int], list[str]]:
+    groups: dict[tuple[int, int], list[str]] = {}
+    for p in _walk(root):
+        rel = p.relative_to(root).as_posix()
+        why = classify(p, rel, cfg)
+        if why is not None:
+            if report is not None:
+                report.skipped[rel] = why
+            continue
+        st = p.stat()
+        groups.setdefault((st.st_dev, st.st_ino), []).append(rel)
+    return groups
+
+
+Runner = Callable[..., subprocess.CompletedProcess]
+
+
+def _inject_one(target: Path, policy: Path, cfg: Config, run: Runner) -> None:
+    st = target.stat()
+    xattrs: dict[str, bytes] = {}
+    if hasattr(os, "listxattr"):
+        try:
+            xattrs = {k: os.getxattr(target, k) for k in os.listxattr(target)}
+        except OSError:
+            xattrs = {}
+    env = dict(os.environ)
+    env["OBJCOPY"] = cfg.objcopy
+    if cfg.path:
+        env["PATH"] = cfg.path
+    cmd = [cfg.sorto, "inject", str(target), "--policy", str(policy), "--objcopy", cfg.objcopy, "--quiet"]
+    try:
+        proc = run(cmd, capture_output=True, text=True, env=env, check=False)
+    except OSError as exc:
+        raise SortoLayerError(f"sorto: cannot run '{cfg.sorto}': {exc.strerror}") from exc
+    if proc.returncode != 0:
+        msg = (proc.stderr or proc.stdout or "").strip() or f"exit status {proc.returncode}"
+        raise SortoLayerError(f"sorto inject {target.name} with {policy}: {msg}")
+    # sorto renames a new file over the target and keeps the mode; restore what
+    # a rename loses: owner (pseudo records it), capabilities, timestamps.
+    try:
+        os.chown(target, st.st_uid, st.st_gid)
+    except PermissionError:
+        pass
+    os.chmod(target, stat.S_IMODE(st.st_mode))  # chown clears set-id bits
+    for key, val in xattrs.items():
+        try:
+            os.setxattr(target, key, val)
+        except OSError:
+            pass
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def inject_tree(root: str | Path, cfg: Config, run: Runner = subprocess.run) -> Report:
+    """Give every target executable under ``root`` its section; return what was done.
+
+    Raises :class:`SortoLayerError` on the first failure (a policy that does
+    not validate names the file and field) so the recipe stops.
+    """
+    root = Path(root)
+    report = Report()
+    for rels in sorted(_candidates(root, cfg, report).values()):
+        first, others = rels[0], rels[1:]
+        policy, is_default = find_policy(first, cfg)
+        _inject_one(root / first, policy, cfg, run)
+        for other in others:
+            link = root / other
+            link.unlink()
+            os.link(root / first, link)
+        report.marked.append(Marked(path=first, policy=policy, default=is_default, links=list(others)))
+    return report
+
+
+def find_unmarked(root: str | Path, cfg: Config) -> list[str]:
+    """Return the target executables under ``root`` that lack the section (the QA check)."""
+    root = Path(root)
+    missing = []
+    for rels in _candidates(root, cfg, None).values():
+        for rel in rels:
+            info = elf.read_info(root / rel)
+            if info is None or not info.has_section:
+                missing.append(rel)
+    return sorted(missing)
+
+
+def enabled(d: DataStore) -> bool:
+    """True when the build asked for sorto: the distro feature on a target recipe."""
+    return "sorto" in (d.getVar("DISTRO_FEATURES") or "").split() and d.getVar("CLASSOVERRIDE") == "class-target"
+
+
+def file_checksums(d: DataStore) -> str:
+    """``do_package[file-checksums]`` entries for the policy inputs outside SRC_URI.
+
+    SRC_URI policies are already covered by do_unpack's signature; the user's
+    folder and the default policy are not, so their contents (not their
+    absolute paths, which differ between build hosts) enter the task hash.
+    """
+    entries = []
+    default = d.getVar("SORTO_DEFAULT_POLICY") or ""
+    if default:
+        entries.append(f"{default}:{os.path.exists(default)}")
+    user_dir = d.getVar("SORTO_POLICY_DIR") or ""
+    pn = d.getVar("PN") or ""
+    if user_dir and pn:
+        pdir = os.path.join(user_dir, pn)
+        entries.append(f"{pdir}:{os.path.isdir(pdir)}")
+    return " ".join(entries)

@@ -1,0 +1,37 @@
+SUMMARY = "meta-sorto kernel module: reads the policy of every executable at exec"
+DESCRIPTION = "Out-of-tree module sorto_hook.ko. It registers with the ELF \
+               section hook of the meta-sorto kernel patch series \
+               (CONFIG_BINFMT_ELF_HOOK), decodes the .elf_hook_module_data \
+               record of each executed program and publishes counters and \
+               the last records under /sys/kernel/debug/sorto_hook/."
+HOMEPAGE = "https://meta-sorto.org/"
+SECTION = "kernel"
+LICENSE = "GPL-2.0-only"
+LIC_FILES_CHKSUM = "file://sorto_main.c;beginline=1;endline=1;md5=fcab174c20ea2e2bc0be64b493708266 \
+                    file://${COMMON_LICENSE_DIR}/GPL-2.0-only;md5=801f80980d171dd6425610833a22dbe6"
+
+# The module sources (files/) follow the kernel patch series of this
+# repository, so the version is the project's, set here rather than in the
+# file name (the layout gives the recipe the fixed name sorto-hook.bb).
+PV = "0.1.0"
+
+SRC_URI = "\
+    file://Makefile \
+    file://sorto_compat.h \
+    file://sorto_decode.c \
+    file://sorto_decode.h \
+    file://sorto_format.h \
+    file://sorto_main.c \
+"
+
+# Sources are unpacked flat: UNPACKDIR on current releases, WORKDIR before it
+# existed (the weak default only applies where bitbake.conf sets nothing).
+UNPACKDIR ??= "${WORKDIR}"
+S = "${UNPACKDIR}"
+
+# The Makefile takes KERNEL_SRC and has the modules and modules_install
+# targets module.bbclass runs, like meta-skeleton's hello-mod.
+inherit module
+
+RPROVIDES:${PN} += "kernel-module-sorto-hook"
+KERNEL_MODULE_AUTOLOAD += "sorto_hook"
