@@ -1,6 +1,13 @@
 #!/bin/bash
 # Install everything the build, the guest and the tests need on a fresh
 # Debian 12 machine.  Idempotent: a second run installs nothing.
+#
+# Mirrors have been seen serving a foreign-architecture index of one suite
+# with the wrong size ("Mirror sync in progress?"); apt then drops that whole
+# suite, and with it packages such as linux-source-6.12 that only the
+# security suite carries.  So host packages are installed through a copy of
+# the machine's own apt sources restricted to the native architecture, and
+# the armhf guest packages are only downloaded afterwards, with retries.
 set -u
 export DEBIAN_FRONTEND=noninteractive
 
@@ -8,27 +15,86 @@ APT_PKGS="gcc-arm-linux-gnueabihf libc6-dev-armhf-cross binutils-arm-linux-gnuea
 qemu-system-arm qemu-user bc bison flex libssl-dev libelf-dev cpio kmod xz-utils file
 linux-source-6.12 linux-source-6.1 clang libclang-rt-14-dev llvm make perl python3-pip python3-venv
 gzip patch git"
+GUEST_DEBS="busybox-static:armhf"
+CACHE="${SORTO_CACHE:-$HOME/.cache/sorto}"
+NATIVE="$(dpkg --print-architecture)"
+
+# Write the machine's apt sources to $1, every entry limited to arches $2.
+restricted_sources() {
+	python3 - "$1" "$2" <<'EOF'
+import glob, os, re, sys
+out, arches = sys.argv[1], sys.argv[2]
+os.makedirs(out, exist_ok=True)
+lines = []
+for f in ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*.list")):
+    if os.path.isfile(f):
+        for ln in open(f):
+            m = re.match(r"^\s*(deb|deb-src)\s+(\[[^]]*\]\s+)?(.*)$", ln)
+            if m and m.group(1) == "deb":
+                opts = re.sub(r"\barch=\S+", "", (m.group(2) or "").strip("[] \n"))
+                lines.append(f"deb [{opts} arch={arches.replace(' ', ',')}] {m.group(3)}\n")
+with open(os.path.join(out, "sorto.list"), "w") as fh:
+    fh.writelines(lines)
+n = 0
+for f in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
+    stanzas = open(f).read().split("\n\n")
+    fixed = []
+    for s in stanzas:
+        if not s.strip():
+            continue
+        s = "\n".join(ln for ln in s.splitlines() if not ln.lower().startswith("architectures:"))
+        fixed.append(s + f"\nArchitectures: {arches}\n")
+    n += 1
+    with open(os.path.join(out, f"sorto{n}.sources"), "w") as fh:
+        fh.write("\n".join(fixed))
+EOF
+}
+
+apt_with() {
+	local dir="$1"
+	shift
+	apt-get -o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts="$dir" "$@"
+}
 
 missing=""
 for p in $APT_PKGS; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done
-if ! dpkg --print-foreign-architectures | grep -qx armhf; then
-	dpkg --add-architecture armhf
-	missing="$missing update"
-fi
 if [ -n "$missing" ]; then
-	# apt-get update has been seen failing during mirror syncs while
-	# installs still work: retry it, never stop on its exit code alone.
+	src="$(mktemp -d)"
+	restricted_sources "$src" "$NATIVE"
 	ok=0
 	for i in 1 2 3 4; do
-		apt-get update -q || true
+		apt_with "$src" update -q || true
 		# shellcheck disable=SC2086
-		if apt-get install -y -q --no-install-recommends $APT_PKGS; then
+		if apt_with "$src" install -y -q --no-install-recommends $APT_PKGS; then
 			ok=1
 			break
 		fi
 		sleep $((i * 10))
 	done
+	rm -rf "$src"
 	[ "$ok" = 1 ] || { echo "install-deps: apt-get install failed" >&2; exit 1; }
 fi
+
+# armhf packages for the guest: downloaded, never installed on the host.
+dpkg --print-foreign-architectures | grep -qx armhf || dpkg --add-architecture armhf
+mkdir -p "$CACHE/guest/debs"
+for deb in $GUEST_DEBS; do
+	name="${deb%%:*}"
+	ls "$CACHE/guest/debs/${name}"_*_armhf.deb >/dev/null 2>&1 && continue
+	src="$(mktemp -d)"
+	restricted_sources "$src" "$NATIVE armhf"
+	ok=0
+	for i in 1 2 3 4; do
+		apt_with "$src" update -q || true
+		if (cd "$CACHE/guest/debs" && apt_with "$src" download "$deb"); then
+			ok=1
+			break
+		fi
+		sleep $((i * 10))
+	done
+	rm -rf "$src"
+	[ "$ok" = 1 ] || { echo "install-deps: apt-get download $deb failed" >&2; exit 1; }
+done
+exit 0

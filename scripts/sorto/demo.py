@@ -9,12 +9,11 @@ then says whether the two agree.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
 
-from . import codec, elfsection, hookfs, policy
+from . import codec, elfsection, hookfs, policy, render
 from .errors import SortoError
 from .guest import build
 from .guest.harness import Guest
@@ -39,15 +38,18 @@ def run(series: str, policy_file: Path, keep: Path | None) -> int:
         print("== running /usr/bin/demo in the guest")
         print(g.check("/usr/bin/demo from-the-demo").rstrip())
         stats = g.check(f"cat {DBG}/stats")
-        recs = hookfs.parse_records(g.check(f"cat {DBG}/records"))
+        raw = g.check(f"cat {DBG}/records")
+        recs = hookfs.parse_records(raw)
     print("== what the kernel module received (debugfs records)")
     mine = [r for r in recs if r.file == "/usr/bin/demo"]
     if not mine:
         print("no record for /usr/bin/demo", file=sys.stderr)
         return 1
     rec = mine[-1]
-    print(f"pid {rec.pid} comm {rec.comm} result {rec.result} ({rec.length} bytes)")
-    print(json.dumps(rec.policy, indent=2))
+    blocks = raw.split("\nend\n")
+    print(next(b for b in blocks if f"file={rec.file} " in b and f"seq={rec.seq} " in b).strip() + "\nend")
+    print(f"== sorto show {demo.name} (host side, same file)")
+    print(render.text(shown, demo.name, len(elfsection.read_section(demo))))
     print("== module counters")
     print(stats.rstrip())
     same = rec.policy == shown

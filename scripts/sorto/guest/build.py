@@ -144,6 +144,22 @@ def _commit(tmp: Path, final: Path) -> None:
     tmp.rename(final)
 
 
+def _prune(root: Path, prefix: str, current: Path, keep: int) -> None:
+    """Delete all but the ``keep`` newest cache entries named ``prefix*``.
+
+    Kernel trees are about 2 GB each; without pruning, every change to the
+    patches or the config would leave one behind.  ``current`` is never
+    deleted.  Entries are ordered by modification time.
+    """
+    entries = [p for p in root.glob(prefix + "*") if p != current and not p.name.endswith(".tmp")]
+    entries.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in entries[max(keep - 1, 0):]:
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)
+
+
 def kernel_inputs(series: str) -> tuple[Path, list[Path], str]:
     """Return the source tarball, the patch series and the input key of a kernel."""
     if series not in KERNELS:
@@ -185,6 +201,7 @@ def build_kernel(series: str, root: Path, jobs: int, progress: bool) -> Path:
     _check_config(src / ".config", HERE / "guest.config", log)
     _run([*make, "zImage", "modules"], cwd=src, log=log)
     (final / "done").write_text("ok\n")
+    _prune(root, f"kernel-{series}-", final, keep=2)
     return final
 
 
@@ -223,6 +240,7 @@ def build_module(series: str, kdir: Path, root: Path, progress: bool) -> Path:
          log=tmp / "build.log")
     shutil.copy2(work / "sorto_hook.ko", tmp / "sorto_hook.ko")
     _commit(tmp, final)
+    _prune(root, f"module-{series}-", final, keep=4)
     return final / "sorto_hook.ko"
 
 
@@ -240,6 +258,7 @@ def build_programs(root: Path, progress: bool) -> Path:
         _run([CROSS + "gcc", "-O2", "-Wall", "-Wextra", "-Werror", *flags, "-o", str(tmp / name),
               str(HERE / "progs" / src)])
     _commit(tmp, final)
+    _prune(root, "progs-", final, keep=4)
     return final
 
 
@@ -335,7 +354,9 @@ def build_initramfs(series: str, kdir: Path, module: Path, progs: Path, root: Pa
     _log(progress, f"initramfs for {series}: assembling")
     spec = cpio_spec(files, dirs=["/bin", "/dev", "/proc", "/sys", "/tmp", "/lib", "/usr", "/usr/bin"])
     spec += "nod /dev/console 0600 0 0 c 5 1\nslink /bin/sh busybox 0777 0 0\n"
-    return make_cpio(gen_init_cpio(kdir, root), spec, final)
+    out = make_cpio(gen_init_cpio(kdir, root), spec, final)
+    _prune(root, f"initramfs-{series}-", final, keep=4)
+    return out
 
 
 def kernel_release(kdir: Path) -> str:

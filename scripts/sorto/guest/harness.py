@@ -101,13 +101,14 @@ class Guest:
             raise ValueError("one line per command")
         self.child.sendline(line)
         try:
-            self.child.expect_exact(begin + "\r\n", timeout=timeout)
-            self.child.expect(re.compile(rf"{end}-(\d+)\r\n".encode()), timeout=timeout)
+            # Both the guest tty and the host pty may add a CR: accept \r*\n.
+            self.child.expect(re.compile(rf"{begin}\r*\n".encode()), timeout=timeout)
+            self.child.expect(re.compile(rf"{end}-(\d+)\r*\n".encode()), timeout=timeout)
         except pexpect.TIMEOUT:
             raise GuestError(f"command timed out after {timeout:.0f} s: {cmd}\n{self.tail()}") from None
         except pexpect.EOF:
             raise GuestError(f"guest died during: {cmd}\n{self.tail()}") from None
-        out = self.child.before.decode(errors="replace").replace("\r\n", "\n")
+        out = re.sub(rb"\r+\n", b"\n", self.child.before).decode(errors="replace")
         return int(self.child.match.group(1)), out
 
     def check(self, cmd: str, timeout: float = 60.0) -> str:
