@@ -30,8 +30,8 @@ def patches(series: str) -> list[Path]:
 
 @pytest.fixture(scope="session")
 def checkpatch() -> Path:
-    kdir = build.build_kernel("6.12", build.cache_root() / "guest", 0, progress=True)
-    return kdir / "linux" / "scripts" / "checkpatch.pl"
+    art = build.build_guest("6.12", progress=True)
+    return art.kernel_tree / "scripts" / "checkpatch.pl"
 
 
 @pytest.mark.parametrize("series", SERIES)

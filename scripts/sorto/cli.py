@@ -89,6 +89,25 @@ def _cmd_guest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_parse(args: argparse.Namespace) -> int:
+    from . import parse  # imported late: only this command needs it
+
+    def warn(msg: str) -> None:
+        print(msg, file=sys.stderr)
+
+    results = parse.parse_paths(args.paths, Path(args.out), args.format, args.lenient, warn)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in results], indent=2))
+    else:
+        for r in results:
+            if r.type is None:
+                continue
+            extra = f", {r.skipped} malformed lines skipped" if r.skipped else ""
+            extra += ", PARTIAL: " + "; ".join(r.notes) if r.partial else ""
+            print(f"{r.file}: {r.type}, {r.rows} rows -> {r.output}{extra}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser (kept separate so --help texts are testable)."""
     p = argparse.ArgumentParser(
@@ -139,6 +158,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--jobs", "-j", type=int, default=0, help="parallel build jobs (default: all cores)")
     s.add_argument("--quiet", "-q", action="store_true")
     s.set_defaults(func=_cmd_guest)
+
+    s = sub.add_parser("parse", help="turn raw trace logs into tidy tables (one per log)",
+                       description="Detect each log's type from its content and write one table per log "
+                       "into OUT: strace_summary, strace_timestamps, ftrace_function, ftrace_function_graph, "
+                       "ftrace_function_profile, ftrace_events, perf_script, perf_sched_latency, "
+                       "perf_sched_timehist (columns: docs/parse.md). Folders are read recursively; in a "
+                       "folder, files of no known type are skipped with a warning. Exit 2 on an unknown or "
+                       "empty file named explicitly, or on a malformed line (reported as FILE:LINE) unless "
+                       "--lenient. Tables are written atomically.")
+    s.add_argument("paths", nargs="+", metavar="PATH", help="log files or folders")
+    s.add_argument("--out", "-o", required=True, help="output folder")
+    s.add_argument("--format", choices=["csv", "parquet"], default="csv", help="table format (default csv)")
+    s.add_argument("--json", action="store_true",
+                   help='print a JSON list of {"file", "type", "rows", "output", "skipped", "partial", "notes"}')
+    s.add_argument("--lenient", action="store_true", help="skip and count malformed lines instead of failing")
+    s.set_defaults(func=_cmd_parse)
     return p
 
 

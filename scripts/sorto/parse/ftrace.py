@@ -1,0 +1,223 @@
+"""Parsers for the text output of ftrace (``/sys/kernel/tracing/trace``, ``trace_pipe``, ``trace_stat``).
+
+The formats follow the kernel's Documentation/trace/ftrace.rst: the
+"function" and event tracers share one line prefix
+(``TASK-PID [CPU] FLAGS TIMESTAMP: BODY``, with an optional ``(TGID)`` column
+under ``record-tgid`` and without the flags under ``noirq-info``);
+``function_graph`` prints an indented call tree per CPU; the function
+profiler prints ``Function Hit [Time Avg s^2]`` tables per CPU.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from .base import Context, Parser
+
+#: One line of the "function" or an event tracer.  The task name may hold
+#: spaces and dashes, so the pid is the last ``-digits`` before the CPU field.
+TRACE_LINE = re.compile(
+    r"^\s*(?P<task>.*?)-(?P<pid>\d+)\s+"
+    r"(?:\(\s*(?P<tgid>-+|\d+)\)\s+)?"
+    r"\[(?P<cpu>\d+)\]\s+"
+    r"(?:(?P<flags>[^\s:]{4,6})\s+)?"
+    r"(?P<ts>\d+(?:\.\d+)?):\s(?P<body>.*)$")
+_FUNC_BODY = re.compile(r"^\s*(?P<fn>\S+?)(?:\s+<-(?P<parent>\S+))?\s*$")
+_EVENT_BODY = re.compile(r"^\s*(?P<event>[\w.-]+):\s?(?P<details>.*)$")
+_INFO = re.compile(r"^\s*(?:#|CPU:?\d+ \[LOST \d+ EVENTS\]|##### CPU \d+ buffer started ####)")
+
+
+def _prefix(m: re.Match[str]) -> tuple[Any, ...]:
+    tgid = m.group("tgid")
+    return (m.group("task").strip(), int(m.group("pid")),
+            int(tgid) if tgid and tgid.isdigit() else None,
+            int(m.group("cpu")), m.group("flags"), float(m.group("ts")))
+
+
+_PREFIX_COLUMNS = [("task", "str"), ("pid", "int"), ("tgid", "int"), ("cpu", "int"), ("flags", "str"),
+                   ("timestamp", "float")]
+
+
+class FtraceEvents(Parser):
+    """Trace events (``sched:*``, ``irq:*``, ...) as printed by the nop or any event-only tracer."""
+
+    type_name = "ftrace_events"
+    columns = _PREFIX_COLUMNS + [("event", "str"), ("details", "str"), ("line", "int")]
+
+    def rows(self, ctx: Context) -> Iterator[tuple[Any, ...]]:
+        for no, text in ctx.lines():
+            if not text.strip() or _INFO.match(text):
+                continue
+            m = TRACE_LINE.match(text)
+            ev = _EVENT_BODY.match(m.group("body")) if m else None
+            if not m or not ev:
+                ctx.bad(no, text, "not an ftrace event line")
+                continue
+            yield _prefix(m) + (ev.group("event"), ev.group("details"), no)
+
+
+class FtraceFunction(Parser):
+    """The "function" tracer: one row per traced kernel function call, with its caller."""
+
+    type_name = "ftrace_function"
+    columns = _PREFIX_COLUMNS + [("function", "str"), ("parent", "str"), ("line", "int")]
+
+    def rows(self, ctx: Context) -> Iterator[tuple[Any, ...]]:
+        for no, text in ctx.lines():
+            if not text.strip() or _INFO.match(text):
+                continue
+            m = TRACE_LINE.match(text)
+            if not m:
+                ctx.bad(no, text, "not an ftrace function line")
+                continue
+            body = m.group("body")
+            f = _FUNC_BODY.match(body)
+            if f and f.group("parent") is not None:
+                yield _prefix(m) + (f.group("fn"), f.group("parent"), no)
+            elif _EVENT_BODY.match(body):
+                continue  # an event interleaved with the function trace: not a call
+            elif f:
+                yield _prefix(m) + (f.group("fn"), None, no)  # noprint-parent
+            else:
+                ctx.bad(no, text, "not an ftrace function line")
+
+
+# ---------------------------------------------------------------------------
+# function_graph
+
+GRAPH_LINE = re.compile(
+    r"^\s*(?:(?P<abs>\d+\.\d+)\s*\|\s*)?"
+    r"(?P<cpu>\d+)\)\s"
+    r"(?:\s*(?P<task>\S.*?)-(?P<pid>\d+)\s+\|\s)?"
+    r"(?:\s*(?P<lat>[^\s|]{4,5})\s+\|\s)?"
+    r"\s*(?P<ovh>[+!#*@$])?\s*(?:(?P<dur>\d+(?:\.\d+)?)\s*us\s*)?"
+    r"\|(?P<indent> *)(?P<body>.*?)\s*$")
+_G_ENTRY = re.compile(r"^(?P<fn>[^\s(){}]+)\((?P<args>.*)\)\s*(?P<end>\{|;)(?:\s*/\*\s*(?P<ret>.*?)\s*\*/)?$")
+_G_EXIT = re.compile(r"^\}(?:\s*/\*\s*(?P<fn>[^\s=*]+)?(?:\s*=\s*(?P<ret>\S+))?\s*\*/)?$")
+_G_SWITCH = re.compile(r"^\s*(?P<cpu>\d+)\)\s+\S.*=>\s+\S")
+_G_IRQ = re.compile(r"(==========>|<==========)")
+
+
+class FtraceFunctionGraph(Parser):
+    """The "function_graph" tracer: one row per completed call (entry matched with its exit per CPU).
+
+    Matching entry and exit here means the table answers "how long did this
+    call take" directly; the stack kept per CPU is only as deep as the call tree.
+    """
+
+    type_name = "ftrace_function_graph"
+    columns = [
+        ("cpu", "int"),
+        ("task", "str"),
+        ("pid", "int"),
+        ("function", "str"),
+        ("depth", "int"),
+        ("duration_us", "float"),
+        ("overhead_mark", "str"),
+        ("leaf", "bool"),
+        ("timestamp", "float"),
+        ("retval", "str"),
+        ("complete", "bool"),
+        ("line", "int"),
+        ("end_line", "int"),
+    ]
+
+    def rows(self, ctx: Context) -> Iterator[tuple[Any, ...]]:
+        stacks: dict[int, list[tuple[Any, ...]]] = {}
+        for no, text in ctx.lines():
+            s = text.strip()
+            if not s or _INFO.match(text) or set(s) <= set("-") or _G_SWITCH.match(text) and "|" not in text:
+                continue
+            m = GRAPH_LINE.match(text)
+            if not m:
+                ctx.bad(no, text, "not a function_graph line")
+                continue
+            body = m.group("body")
+            if not body or _G_IRQ.search(body) or body.startswith("/*"):
+                continue  # irq entry/exit markers, trace_printk and event comments
+            cpu = int(m.group("cpu"))
+            task = m.group("task")
+            pid = int(m.group("pid")) if m.group("pid") else None
+            ts = float(m.group("abs")) if m.group("abs") else None
+            dur = float(m.group("dur")) if m.group("dur") else None
+            depth = max(0, (len(m.group("indent")) - 2) // 2)
+            stack = stacks.setdefault(cpu, [])
+            e = _G_ENTRY.match(body)
+            if e and e.group("end") == ";":
+                yield (cpu, task, pid, e.group("fn"), depth, dur, m.group("ovh"), True, ts, e.group("ret"), True,
+                       no, no)
+                continue
+            if e:
+                stack.append((cpu, task, pid, e.group("fn"), depth, ts, no))
+                continue
+            x = _G_EXIT.match(body)
+            if not x:
+                ctx.bad(no, text, "not a call entry, leaf or exit")
+                continue
+            # Pop to the matching depth: entries lost to a full buffer are closed without a time.
+            while stack and stack[-1][4] > depth:
+                yield self._open(stack.pop(), no)
+            if stack and stack[-1][4] == depth:
+                c, tk, p, fn, dp, t0, start = stack.pop()
+                yield (c, tk or task, p if p is not None else pid, fn, dp, dur, m.group("ovh"), False, t0,
+                       x.group("ret"), True, start, no)
+            else:  # the trace began inside this call: its name only if funcgraph-tail printed it
+                yield (cpu, task, pid, x.group("fn"), depth, dur, m.group("ovh"), False, None, x.group("ret"),
+                       False, None, no)
+        for stack in stacks.values():
+            while stack:
+                yield self._open(stack.pop(), None)
+
+    @staticmethod
+    def _open(entry: tuple[Any, ...], end: int | None) -> tuple[Any, ...]:
+        cpu, task, pid, fn, depth, ts, start = entry
+        return (cpu, task, pid, fn, depth, None, None, False, ts, None, False, start, end)
+
+
+# ---------------------------------------------------------------------------
+# function profiler (trace_stat/function<N>)
+
+PROFILE_HEADER = re.compile(r"^\s*Function\s+Hit(?:\s+Time\s+Avg\s+s\^2)?\s*$")
+_PROFILE_ROW = re.compile(
+    r"^\s*(?P<fn>\S.*?)\s+(?P<hit>\d+)"
+    r"(?:\s+(?P<time>\d+(?:\.\d+)?)\s*us\s+(?P<avg>\d+(?:\.\d+)?)\s*us\s+(?P<s2>\d+(?:\.\d+)?)\s*us)?\s*$")
+
+
+class FtraceFunctionProfile(Parser):
+    """``trace_stat/function<N>`` tables of the function profiler (``function_profile_enabled``)."""
+
+    type_name = "ftrace_function_profile"
+    columns = [
+        ("block", "int"),
+        ("function", "str"),
+        ("hit", "int"),
+        ("time_us", "float"),
+        ("avg_us", "float"),
+        ("s2_us", "float"),
+        ("line", "int"),
+    ]
+
+    def rows(self, ctx: Context) -> Iterator[tuple[Any, ...]]:
+        block = -1
+        timed = False
+        for no, text in ctx.lines():
+            if not text.strip():
+                continue
+            if PROFILE_HEADER.match(text):
+                block += 1
+                timed = "Time" in text
+                continue
+            if re.match(r"^\s*-+(\s+-+)*\s*$", text):
+                continue
+            m = _PROFILE_ROW.match(text)
+            if block < 0 or not m or (timed and m.group("time") is None):
+                ctx.bad(no, text, "not a function profile row")
+                continue
+            f = m.group
+            yield (block, f("fn"), int(f("hit")), _f(f("time")), _f(f("avg")), _f(f("s2")), no)
+
+
+def _f(s: str | None) -> float | None:
+    return float(s) if s is not None else None
