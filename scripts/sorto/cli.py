@@ -108,6 +108,25 @@ def _cmd_parse(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_trace(args: argparse.Namespace) -> int:
+    from . import trace  # imported late: only this command needs it
+
+    argv = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    opts = trace.TraceOptions(argv=argv, out=Path(args.out), kernel=args.kernel, cache=args.cache,
+                              buffer_kb=args.buffer_kb, max_lines=args.max_lines, timeout=args.timeout,
+                              put=args.put or [], console_log=Path(args.console_log) if args.console_log else None,
+                              progress=not args.quiet)
+    out, manifest = trace.trace_qemu(opts)
+    for t in manifest["tracers"]:
+        extra = t.get("reason") or ", ".join(f"{x['file']} ({x['lines']} lines)" for x in t.get("logs", []))
+        print(f"{t['tracer']}: {t['status']}: {extra}")
+    print(f"{out}/manifest.json ({manifest['target']})")
+    if manifest["exit_status"]:
+        print(f"sorto: the command exited with status {manifest['exit_status']}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser (kept separate so --help texts are testable)."""
     p = argparse.ArgumentParser(
@@ -174,6 +193,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help='print a JSON list of {"file", "type", "rows", "output", "skipped", "partial", "notes"}')
     s.add_argument("--lenient", action="store_true", help="skip and count malformed lines instead of failing")
     s.set_defaults(func=_cmd_parse)
+
+    s = sub.add_parser("trace", help="run a command under tracing on a target and bring the raw logs home",
+                       description="Run COMMAND in the QEMU test guest (--qemu) once per tracer: the ftrace "
+                       "function profiler (system-wide while COMMAND runs), the function and function_graph "
+                       "tracers (restricted to COMMAND's pid and children), and the irq/sched events. Tracers "
+                       "the guest lacks are reported as skipped. A COMMAND given as a relative path to a host file "
+                       "(./prog) is copied into the guest under /t/bin; absolute paths are the guest's. "
+                       "OUT gets one text log per tracer and manifest.json (command, "
+                       "target, kernel release, tracers, duration, files with sha256); it appears complete or "
+                       "not at all. Exit 1 if COMMAND exits non-zero (logs are still written).")
+    s.add_argument("--qemu", action="store_true", required=True, help="trace in the QEMU test guest")
+    s.add_argument("--kernel", default="6.12", help="guest kernel series: 6.12 or 6.1 (default 6.12)")
+    s.add_argument("--out", "-o", required=True, help="output folder (must not exist or be empty)")
+    s.add_argument("--cache", help="guest cache folder (default $SORTO_CACHE or ~/.cache/sorto)")
+    s.add_argument("--buffer-kb", type=int, default=256, help="ftrace buffer_size_kb per CPU (default 256)")
+    s.add_argument("--max-lines", type=int, default=20000,
+                   help="at most this many lines of each log are brought home (default 20000)")
+    s.add_argument("--timeout", type=float, default=300.0, help="seconds per traced run (default 300)")
+    s.add_argument("--put", action="append", metavar="HOST[:GUEST]",
+                   help="also copy a host file into the guest (default guest folder /t/bin)")
+    s.add_argument("--console-log", help="keep the guest's console log here")
+    s.add_argument("--quiet", "-q", action="store_true")
+    s.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]")
+    s.set_defaults(func=_cmd_trace)
     return p
 
 

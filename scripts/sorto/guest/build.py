@@ -47,6 +47,7 @@ PROGRAMS: dict[str, tuple[str, list[str]]] = {
     "hello-dyn-nopie": ("hello.c", ["-fno-PIE", "-no-pie"]),
     "execloop": ("execloop.c", ["-static"]),
     "execstat": ("execstat.c", ["-static"]),
+    "syscall_hammer": ("syscall_hammer.c", ["-static"]),
 }
 
 

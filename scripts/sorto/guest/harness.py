@@ -23,7 +23,7 @@ import pexpect
 
 from ..errors import SortoError
 
-READY = re.compile(rb"SORTO-GUEST-READY (\S+)")
+READY = re.compile(rb"SORTO-GUEST-READY (\S+)\r*\n")
 # Signs that the boot went wrong: stop waiting at once instead of at the deadline.
 BOOT_FAILED = re.compile(rb"Kernel panic[^\r\n]*|built-in shell \(ash\)|Unable to handle kernel[^\r\n]*")
 BAD_KERNEL = re.compile(r"Oops|BUG:|WARNING:|KASAN|Unable to handle|Kernel panic|general protection|UBSAN")

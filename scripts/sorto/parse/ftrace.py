@@ -98,6 +98,7 @@ _G_ENTRY = re.compile(r"^(?P<fn>[^\s(){}]+)\((?P<args>.*)\)\s*(?P<end>\{|;)(?:\s
 _G_EXIT = re.compile(r"^\}(?:\s*/\*\s*(?P<fn>[^\s=*]+)?(?:\s*=\s*(?P<ret>\S+))?\s*\*/)?$")
 _G_SWITCH = re.compile(r"^\s*(?P<cpu>\d+)\)\s+\S.*=>\s+\S")
 _G_IRQ = re.compile(r"(==========>|<==========)")
+_G_IRQ_MARK = re.compile(r"^\s*(?:\d+\.\d+\s*\|\s*)?\d+\)\s.*(?:==========>|<==========)\s*\|\s*$")
 
 
 class FtraceFunctionGraph(Parser):
@@ -130,6 +131,8 @@ class FtraceFunctionGraph(Parser):
             s = text.strip()
             if not s or _INFO.match(text) or set(s) <= set("-") or _G_SWITCH.match(text) and "|" not in text:
                 continue
+            if _G_IRQ_MARK.match(text):
+                continue  # " 1)   ==========> |": the kernel prints the irq markers in the duration column
             m = GRAPH_LINE.match(text)
             if not m:
                 ctx.bad(no, text, "not a function_graph line")

@@ -1,0 +1,56 @@
+"""`sorto trace --qemu` end to end: the hammer program's syscall path tops the function profile."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from sorto.trace.manifest import sha256
+
+TRACERS = {"function_profile", "function", "function_graph", "events"}
+
+
+def test_trace_qemu_hammer(guest_art, tmp_path: Path) -> None:
+    out = tmp_path / "trace"
+    cmd = [sys.executable, "-m", "sorto", "trace", "--qemu", "--kernel", guest_art.kernel_series, "--buffer-kb",
+           "32", "--max-lines", "2000", "--out", str(out), "--console-log", str(tmp_path / "console.log"), "-q",
+           "--", "/usr/bin/syscall_hammer", "getppid", "20000"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["command"] == ["/usr/bin/syscall_hammer", "getppid", "20000"]
+    assert m["kernel_release"] == guest_art.release and m["target"] == f"qemu:{guest_art.release}"
+    assert m["exit_status"] == 0 and m["duration_s"] > 0
+    assert {"function", "function_graph"} <= set(m["tools"]["ftrace"]["available_tracers"])
+    status = {t["tracer"]: t["status"] for t in m["tracers"]}
+    assert status == {**dict.fromkeys(TRACERS, "ok"), "strace": "skipped"}
+    names = {f["name"] for f in m["files"]}
+    assert names == {p.name for p in out.iterdir()} - {"manifest.json"}
+    for f in m["files"]:
+        assert sha256(out / f["name"]) == f["sha256"] and (out / f["name"]).stat().st_size == f["bytes"]
+    assert "getppid x20000 done" in (out / "command_output.txt").read_text()
+
+    parsed = subprocess.run([sys.executable, "-m", "sorto", "parse", *[str(out / n) for n in sorted(names)
+                                                                      if n.startswith("ftrace_")],
+                             "--out", str(tmp_path / "tables"), "--json"],
+                            capture_output=True, text=True, check=True)
+    results = json.loads(parsed.stdout)
+    kinds = {Path(r["file"]).name.split(".")[0]: r["type"] for r in results}
+    assert set(kinds.values()) == {"ftrace_function", "ftrace_function_graph", "ftrace_function_profile",
+                                   "ftrace_events"}
+    assert all(r["rows"] > 0 and r["skipped"] == 0 for r in results)
+
+    # Hits summed over the per-CPU tables: getppid's path is the most called.
+    hits: dict[str, int] = {}
+    for r in results:
+        if r["type"] == "ftrace_function_profile":
+            with open(r["output"]) as fh:
+                for row in csv.DictReader(fh):
+                    hits[row["function"]] = hits.get(row["function"], 0) + int(row["hit"])
+    top = sorted(hits, key=lambda f: -hits[f])[:3]
+    assert any("getppid" in f for f in top), top
+    assert hits[next(f for f in top if "getppid" in f)] == 20000
