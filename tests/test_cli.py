@@ -108,6 +108,21 @@ def test_third_party_busybox(tmp_path: Path) -> None:
     assert json.loads(sorto("show", "--json", str(target)).stdout) == policy.load(DEMO)
 
 
+def test_third_party_dynamic_hello(tmp_path: Path) -> None:
+    """Debian's GNU hello for armhf: a dynamically linked PIE the project did not build."""
+    debs = sorted((build.cache_root() / "guest" / "debs").glob("hello_*_armhf.deb"))
+    assert debs, "hello:armhf not downloaded: run 'make deps'"
+    subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(tmp_path / "x")], check=True)
+    target = tmp_path / "x" / "usr" / "bin" / "hello"
+    before = run_arm(target, "--greeting=third party")
+    assert sorto("inject", str(target), "--policy", str(DEMO)).returncode == 0
+    after = run_arm(target, "--greeting=third party")
+    assert after.stdout == before.stdout == b"third party\n"
+    assert after.returncode == before.returncode == 0
+    assert json.loads(sorto("show", "--json", str(target)).stdout) == policy.load(DEMO)
+    assert sorto("verify", str(target)).returncode == 0
+
+
 def _bad(r: subprocess.CompletedProcess, path: Path, needle: str) -> None:
     assert r.returncode == 2, (r.returncode, r.stderr)
     lines = r.stderr.strip().splitlines()
