@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     base = statistics.median(results["no hook registered"])
     print(f"exec overhead, Linux {release}, qemu -icount shift=0,sleep=off, {args.execs} execs x "
           f"{args.rounds} rounds (median)")
+    print("note: the test guest kernel is built with KASAN, which inflates every exec; compare ratios, "
+          "not absolute times")
     print(f"{'case':<22} {'ns/exec':>10} {'ratio':>7} {'spread':>8}")
     for name, vals in results.items():
         med = statistics.median(vals)
