@@ -56,45 +56,39 @@ apt_with() {
 	apt-get -o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts="$dir" "$@"
 }
 
+# Run "apt-get CMD..." through the machine's sources restricted to ARCHES,
+# refreshing the lists before each of up to four tries.
+apt_retry() {
+	local arches="$1" src ok=0 i
+	shift
+	src="$(mktemp -d)"
+	restricted_sources "$src" "$arches"
+	for i in 1 2 3 4; do
+		apt_with "$src" update -q || true
+		if apt_with "$src" "$@"; then
+			ok=1
+			break
+		fi
+		sleep $((i * 10))
+	done
+	rm -rf "$src"
+	[ "$ok" = 1 ] || { echo "install-deps: apt-get $* failed" >&2; exit 1; }
+}
+
 missing=""
 for p in $APT_PKGS; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done
-if [ -n "$missing" ]; then
-	src="$(mktemp -d)"
-	restricted_sources "$src" "$NATIVE"
-	ok=0
-	for i in 1 2 3 4; do
-		apt_with "$src" update -q || true
-		# shellcheck disable=SC2086
-		if apt_with "$src" install -y -q --no-install-recommends $APT_PKGS; then
-			ok=1
-			break
-		fi
-		sleep $((i * 10))
-	done
-	rm -rf "$src"
-	[ "$ok" = 1 ] || { echo "install-deps: apt-get install failed" >&2; exit 1; }
-fi
+# shellcheck disable=SC2086
+[ -z "$missing" ] || apt_retry "$NATIVE" install -y -q --no-install-recommends $APT_PKGS
 
 # armhf packages for the guest: downloaded, never installed on the host.
 dpkg --print-foreign-architectures | grep -qx armhf || dpkg --add-architecture armhf
 mkdir -p "$CACHE/guest/debs"
+missing=""
 for deb in $GUEST_DEBS; do
-	name="${deb%%:*}"
-	ls "$CACHE/guest/debs/${name}"_*_armhf.deb >/dev/null 2>&1 && continue
-	src="$(mktemp -d)"
-	restricted_sources "$src" "$NATIVE armhf"
-	ok=0
-	for i in 1 2 3 4; do
-		apt_with "$src" update -q || true
-		if (cd "$CACHE/guest/debs" && apt_with "$src" download "$deb"); then
-			ok=1
-			break
-		fi
-		sleep $((i * 10))
-	done
-	rm -rf "$src"
-	[ "$ok" = 1 ] || { echo "install-deps: apt-get download $deb failed" >&2; exit 1; }
+	ls "$CACHE/guest/debs/${deb%%:*}"_*_armhf.deb >/dev/null 2>&1 || missing="$missing $deb"
 done
+# shellcheck disable=SC2086
+[ -z "$missing" ] || (cd "$CACHE/guest/debs" && apt_retry "$NATIVE armhf" download $missing)
 exit 0

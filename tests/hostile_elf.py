@@ -102,10 +102,12 @@ class Elf32:
 _SH = {"name": 0, "type": 4, "flags": 8, "addr": 12, "offset": 16, "size": 20, "link": 24, "info": 28}
 
 
-def _crc_fix(rec: bytearray) -> bytes:
-    struct.pack_into("<I", rec, F.OFF_CRC, 0)
-    struct.pack_into("<I", rec, F.OFF_CRC, zlib.crc32(rec))
-    return bytes(rec)
+def reseal(rec: bytes | bytearray) -> bytes:
+    """Return ``rec`` with its CRC recomputed, so a corruption reaches the checks behind the CRC."""
+    b = bytearray(rec)
+    struct.pack_into("<I", b, F.OFF_CRC, 0)
+    struct.pack_into("<I", b, F.OFF_CRC, zlib.crc32(b))
+    return bytes(b)
 
 
 def _replace_section(base: Elf32, payload: bytes) -> Elf32:
@@ -187,14 +189,14 @@ def generate(base_bytes: bytes, record: bytes, big_record: bytes) -> list[Case]:
     add("record-one-over-cap", _replace_section(base, big_record + b"\0"), "malformed")
     add("record-truncated", _replace_section(base, record[:-8]), "found", decodes=False)
     add("record-bad-crc", _replace_section(base, record[:-1] + bytes([record[-1] ^ 1])), "found", decodes=False)
-    add("record-bad-magic", _replace_section(base, _crc_fix(bytearray(b"SRTX" + record[4:]))), "found",
+    add("record-bad-magic", _replace_section(base, reseal(bytearray(b"SRTX" + record[4:]))), "found",
         decodes=False)
     bad = bytearray(record)
     struct.pack_into("<H", bad, F.HEADER_SIZE + 2, 0xFFF0)
-    add("record-field-overrun", _replace_section(base, _crc_fix(bad)), "found", decodes=False)
+    add("record-field-overrun", _replace_section(base, reseal(bad)), "found", decodes=False)
     bad = bytearray(record)
     struct.pack_into("<H", bad, 8, 0xFFFF)
-    add("record-total-lies", _replace_section(base, _crc_fix(bad)), "found", decodes=False)
+    add("record-total-lies", _replace_section(base, reseal(bad)), "found", decodes=False)
     add("record-one-byte", _replace_section(base, b"S"), "found", decodes=False)
     # -- corruption that the ELF loader itself rejects before we look
     add("phnum-zero", base.copy().set16(EHDR_PHNUM, 0), None, runs=False)

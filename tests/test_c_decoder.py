@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import random
-import struct
 import subprocess
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,10 +18,10 @@ import pytest
 from hypothesis import given, settings
 
 from sorto import codec, policy
-from sorto import format as F
 from sorto.errors import DecodeError
 
 from .conftest import EXAMPLES, REPO, need
+from .hostile_elf import reseal
 from .test_codec import policies
 
 CDIR = REPO / "tests" / "c"
@@ -66,18 +64,14 @@ def corpus() -> list[bytes]:
             for val in (0x00, base[i] ^ 0x01, base[i] ^ 0x80):
                 b = bytearray(base)
                 b[i] = val
-                struct.pack_into("<I", b, F.OFF_CRC, 0)
-                struct.pack_into("<I", b, F.OFF_CRC, zlib.crc32(b))
-                out.append(bytes(b))
+                out.append(reseal(b))
         for cut in range(0, len(base), 3):
             out.append(base[:cut])
         for _ in range(100):
             b = bytearray(base)
             for _ in range(rng.randint(1, 4)):
                 b[rng.randrange(len(b))] = rng.randrange(256)
-            struct.pack_into("<I", b, F.OFF_CRC, 0)
-            struct.pack_into("<I", b, F.OFF_CRC, zlib.crc32(b))
-            out.append(bytes(b))
+            out.append(reseal(b))
     return out
 
 

@@ -14,6 +14,7 @@ from sorto import format as F
 from sorto.errors import DecodeError, SortoError
 
 from .conftest import EXAMPLES
+from .hostile_elf import reseal
 
 
 def demo() -> dict:
@@ -50,12 +51,6 @@ def test_header_checksum_is_zlib_crc32() -> None:
     assert zlib.crc32(rec) == crc
 
 
-def _refresh_crc(rec: bytearray) -> bytes:
-    struct.pack_into("<I", rec, F.OFF_CRC, 0)
-    struct.pack_into("<I", rec, F.OFF_CRC, zlib.crc32(rec))
-    return bytes(rec)
-
-
 @pytest.mark.parametrize(
     ("mutate", "code"),
     [
@@ -81,19 +76,19 @@ def test_field_errors_with_valid_crc() -> None:
     bad = bytearray(rec)
     bad[F.HEADER_SIZE + 4] = 99
     with pytest.raises(DecodeError) as exc:
-        codec.decode(_refresh_crc(bad))
+        codec.decode(reseal(bad))
     assert exc.value.code == 17
     # field length running past the end
     bad = bytearray(rec)
     struct.pack_into("<H", bad, F.HEADER_SIZE + 2, 0xFFF0)
     with pytest.raises(DecodeError) as exc:
-        codec.decode(_refresh_crc(bad))
+        codec.decode(reseal(bad))
     assert exc.value.code == 10
     # nfields lie
     bad = bytearray(rec)
     struct.pack_into("<H", bad, 10, 3)
     with pytest.raises(DecodeError) as exc:
-        codec.decode(_refresh_crc(bad))
+        codec.decode(reseal(bad))
     assert exc.value.code == 13
 
 
@@ -103,7 +98,7 @@ def test_unknown_field_type_is_skipped_and_counted() -> None:
     rec += extra
     struct.pack_into("<H", rec, 8, len(rec))
     struct.pack_into("<H", rec, 10, struct.unpack_from("<H", rec, 10)[0] + 1)
-    out = codec.decode(_refresh_crc(rec))
+    out = codec.decode(reseal(rec))
     assert out["unknown_fields"] == 1
 
 

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from sorto.cli import main
-from sorto.parse.detect import detect
 
-from .test_parse_helpers import DATA, parse
+from .test_parse_helpers import DATA, check_fixture, parse
 
 # file, type, rows
 FIXTURES = [
@@ -44,10 +43,7 @@ FIXTURES = [
 
 @pytest.mark.parametrize("name,kind,rows", FIXTURES)
 def test_fixture_detected_and_counted(name: str, kind: str, rows: int, tmp_path: Path) -> None:
-    path = DATA / name
-    assert detect(path) == kind
-    res, table = parse(path, tmp_path)
-    assert (res.type, res.rows, len(table), res.skipped, res.partial) == (kind, rows, rows, 0, False)
+    check_fixture(DATA / name, kind, rows, tmp_path)
 
 
 def _table(name: str, tmp: Path) -> list[dict[str, str]]:

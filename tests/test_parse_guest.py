@@ -16,9 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from sorto.parse.detect import detect
-
-from .test_parse_helpers import DATA, parse
+from .test_parse_helpers import DATA, check_fixture, parse
 
 GUEST = DATA / "guest"
 
@@ -33,10 +31,7 @@ FIXTURES = [
 
 @pytest.mark.parametrize("name,kind,rows", FIXTURES)
 def test_guest_fixture_detected_and_counted(name: str, kind: str, rows: int, tmp_path: Path) -> None:
-    path = GUEST / name
-    assert detect(path) == kind
-    res, table = parse(path, tmp_path)
-    assert (res.type, res.rows, len(table), res.skipped, res.partial) == (kind, rows, rows, 0, False)
+    check_fixture(GUEST / name, kind, rows, tmp_path)
 
 
 def test_manifest_lists_the_fixtures_with_their_hashes() -> None:

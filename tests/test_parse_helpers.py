@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 from sorto.parse import Result, parse_file
+from sorto.parse.detect import detect
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -22,3 +23,10 @@ def parse_text(text: str, tmp: Path, lenient: bool = False, name: str = "log") -
     p = tmp / name
     p.write_text(text)
     return parse(p, tmp / "out", lenient)
+
+
+def check_fixture(path: Path, kind: str, rows: int, out: Path) -> None:
+    """A real fixture is detected as ``kind`` and parses completely into exactly ``rows`` rows."""
+    assert detect(path) == kind
+    res, table = parse(path, out)
+    assert (res.type, res.rows, len(table), res.skipped, res.partial) == (kind, rows, rows, 0, False)

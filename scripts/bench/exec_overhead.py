@@ -45,8 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     plain = art.programs / "hello-static"
     meta = work / "hello-meta"
     elfsection.write_section(plain, codec.encode(policy.load(REPO / "examples" / "demo-policy.yaml")), meta)
-    tool = build.gen_init_cpio(art.kernel_tree.parent, build.cache_root() / "guest")
-    extra = build.make_cpio(tool, build.cpio_spec({"/b/plain": plain, "/b/meta": meta}), work / "b.cpio.gz")
+    extra = build.payload_cpio(art, {"/b/plain": plain, "/b/meta": meta}, work / "b.cpio.gz")
     results: dict[str, list[int]] = {"no hook registered": [], "hook, no section": [], "hook, with section": []}
     with Guest(art.zimage, [art.initramfs, extra], work / "console.log", icount=True, smp=1,
                boot_timeout=600) as g:

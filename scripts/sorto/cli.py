@@ -84,7 +84,7 @@ def _cmd_genheader(args: argparse.Namespace) -> int:
 def _cmd_guest(args: argparse.Namespace) -> int:
     from .guest import build  # imported late: only this command needs it
 
-    art = build.build_guest(args.kernel, cache_root=args.cache, jobs=args.jobs, progress=not args.quiet)
+    art = build.build_guest(args.kernel, cache=args.cache, jobs=args.jobs, progress=not args.quiet)
     print(json.dumps(art.as_dict(), indent=2))
     return 0
 

@@ -29,8 +29,7 @@ def run(series: str, policy_file: Path, keep: Path | None) -> int:
     pol = policy.load(policy_file)
     elfsection.write_section(art.programs / "hello-dyn-pie", codec.encode(pol), demo)
     shown = codec.decode(elfsection.read_section(demo))
-    tool = build.gen_init_cpio(art.kernel_tree.parent, build.cache_root() / "guest")
-    extra = build.make_cpio(tool, build.cpio_spec({"/usr/bin/demo": demo}), work / "demo.cpio.gz")
+    extra = build.payload_cpio(art, {"/usr/bin/demo": demo}, work / "demo.cpio.gz")
     log = work / "console.log"
     print(f"== booting Linux {art.release} (console log: {log})")
     with Guest(art.zimage, [art.initramfs, extra], log) as g:

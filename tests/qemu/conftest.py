@@ -72,8 +72,7 @@ def payload(guest_art, tmp_path_factory: pytest.TempPathFactory) -> dict:
         p.write_bytes(c.data)
         p.chmod(0o755)
         files[f"/t/hostile/{c.name}"] = p
-    tool = build.gen_init_cpio(guest_art.kernel_tree.parent, build.cache_root() / "guest")
-    cpio = build.make_cpio(tool, build.cpio_spec(files), d / "payload.cpio.gz")
+    cpio = build.payload_cpio(guest_art, files, d / "payload.cpio.gz")
     return {"cpio": cpio, "shown": shown, "cases": cases, "dir": d}
 
 

@@ -63,6 +63,7 @@ class GuestArtifacts:
     module: Path
     initramfs: Path
     programs: Path
+    cpio_tool: Path
 
     def as_dict(self) -> dict[str, str]:
         return {k: str(v) for k, v in dataclasses.asdict(self).items()}
@@ -343,7 +344,12 @@ def make_cpio(tool: Path, spec: str, out: Path) -> Path:
     return out
 
 
-def build_initramfs(series: str, kdir: Path, module: Path, progs: Path, root: Path, progress: bool) -> Path:
+def payload_cpio(art: GuestArtifacts, files: dict[str, Path], out: Path) -> Path:
+    """Write ``files`` (guest path -> host path) as a cpio to append to ``art.initramfs``."""
+    return make_cpio(art.cpio_tool, cpio_spec(files), out)
+
+
+def build_initramfs(series: str, tool: Path, module: Path, progs: Path, root: Path, progress: bool) -> Path:
     """Assemble the base initramfs: busybox, glibc for dynamic programs, module, programs."""
     bb = busybox(root, progress)
     libs = {f"/lib/{n}": (CROSS_LIBDIR / n).resolve() for n in GUEST_LIBS}
@@ -363,7 +369,7 @@ def build_initramfs(series: str, kdir: Path, module: Path, progs: Path, root: Pa
     _log(progress, f"initramfs for {series}: assembling")
     spec = cpio_spec(files, dirs=["/bin", "/dev", "/proc", "/sys", "/tmp", "/lib", "/usr", "/usr/bin"])
     spec += "nod /dev/console 0600 0 0 c 5 1\nslink /bin/sh busybox 0777 0 0\n"
-    out = make_cpio(gen_init_cpio(kdir, root), spec, final)
+    out = make_cpio(tool, spec, final)
     _prune(root, f"initramfs-{series}-", final, keep=4)
     return out
 
@@ -373,10 +379,10 @@ def kernel_release(kdir: Path) -> str:
     return rel.read_text().strip() if rel.is_file() else "unknown"
 
 
-def build_guest(series: str = "6.12", cache_root: str | Path | None = None, jobs: int = 0,
+def build_guest(series: str = "6.12", cache: str | Path | None = None, jobs: int = 0,
                 progress: bool = True) -> GuestArtifacts:
-    """Build or reuse every artifact of the guest for ``series``."""
-    root = globals()["cache_root"](cache_root) / "guest"
+    """Build or reuse every artifact of the guest for ``series`` (``cache``: see :func:`cache_root`)."""
+    root = cache_root(cache) / "guest"
     root.mkdir(parents=True, exist_ok=True)
     # One builder at a time per cache: two checkouts (or a test run and a
     # demo) sharing ~/.cache/sorto must not build into the same folder.
@@ -385,7 +391,8 @@ def build_guest(series: str = "6.12", cache_root: str | Path | None = None, jobs
         kdir = build_kernel(series, root, jobs, progress)
         module = build_module(series, kdir, root, progress)
         progs = build_programs(root, progress)
-        initramfs = build_initramfs(series, kdir, module, progs, root, progress)
+        tool = gen_init_cpio(kdir, root)
+        initramfs = build_initramfs(series, tool, module, progs, root, progress)
     tree = kdir / "linux"
     return GuestArtifacts(
         kernel_series=series,
@@ -396,4 +403,5 @@ def build_guest(series: str = "6.12", cache_root: str | Path | None = None, jobs
         module=module,
         initramfs=initramfs,
         programs=progs,
+        cpio_tool=tool,
     )

@@ -16,7 +16,6 @@ from __future__ import annotations
 import itertools
 import re
 import shutil
-import time
 from pathlib import Path
 
 import pexpect
@@ -134,7 +133,6 @@ class Guest:
             if self.child.isalive():
                 self.child.terminate(force=True)
         self.child.close(force=True)
-        time.sleep(0)
         if not self._log.closed:
             self._log.close()
 

@@ -80,13 +80,12 @@ def trace_qemu(opts: TraceOptions) -> tuple[Path, dict]:
         raise SortoError("no command to trace (give it after --)")
     out = OutDir(opts.out)
     try:
-        art = build.build_guest(opts.kernel, cache_root=opts.cache, progress=opts.progress)
+        art = build.build_guest(opts.kernel, cache=opts.cache, progress=opts.progress)
         files, argv = payload_files(opts)
         with tempfile.TemporaryDirectory(prefix="sorto-trace-") as td:
             parts: list[Path] = [art.initramfs]
             if files:
-                tool = build.gen_init_cpio(art.kernel_tree.parent, build.cache_root(opts.cache) / "guest")
-                parts.append(build.make_cpio(tool, build.cpio_spec(files), Path(td) / "payload.cpio.gz"))
+                parts.append(build.payload_cpio(art, files, Path(td) / "payload.cpio.gz"))
             log = opts.console_log or Path(td) / "console.log"
             _log(opts, f"booting the {opts.kernel} guest")
             t0 = time.monotonic()
