@@ -127,6 +127,126 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from . import analyze  # imported late: only this command needs it
+    from .progress import Progress
+
+    opts = analyze.Options(
+        sram_budget=args.sram_budget, system_map=args.system_map, vmlinux=args.vmlinux,
+        pids=[p for group in args.pid or [] for p in group], comm=args.comm, exclude=args.exclude,
+        scratch_min_share=args.scratch_min_share, scratch_max=args.scratch_max, irq_min_count=args.irq_min_count,
+        irq_min_share=args.irq_min_share, irq_away_share=args.irq_away_share, irq_softirqs=args.irq_softirqs,
+        sched_latency_us=args.sched_latency_us,
+        sched_min_samples=args.sched_min_samples, sched_policy=args.sched_policy,
+        sched_priority=args.sched_priority, mlock_min_kb=args.mlock_min_kb, lenient=args.lenient)
+    result = analyze.analyze(args.trace_dir, opts, Progress(enabled=None if not args.quiet else False))
+    out = analyze.write(result.policy, args.output)
+    for w in result.warnings:
+        print(f"sorto: {w}", file=sys.stderr)
+    if not args.quiet:
+        pol = result.policy
+        sched = pol.get("sched", {}).get("policy", "-")
+        print(f"{out}: scratchpad {len(pol['scratchpad'])}, mlock {len(pol['mlock'])}, "
+              f"irq_defer {len(pol['irq_defer'])}, sched {sched}{' (PARTIAL)' if result.partial else ''}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    try:
+        from . import report  # imported late: only this command needs it (and matplotlib)
+    except ImportError as exc:
+        raise SortoError(f"sorto report needs matplotlib ({exc}): pip install 'sorto[report]'") from exc
+    from .progress import Progress
+
+    out = report.build(args.trace_dir, args.output, compare=args.compare, system_map=args.system_map,
+                       vmlinux=args.vmlinux, pids=[p for group in args.pid or [] for p in group], comm=args.comm,
+                       lenient=args.lenient, top=args.top,
+                       progress=Progress(enabled=None if not args.quiet else False))
+    if not args.quiet:
+        print(f"{out}")
+    return 0
+
+
+def _pid_list(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a pid or comma-separated pids: {text!r}") from exc
+
+
+def _add_analyze_parsers(sub: argparse._SubParsersAction) -> None:
+    from .analyze.options import HELP, Options
+
+    d = Options()
+    s = sub.add_parser(
+        "analyze", help="derive a policy from a trace folder, with the evidence behind each decision",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Read TRACE_DIR (written by 'sorto trace'; logs detected by content as in 'sorto parse') "
+        "and write a policy valid against the schema, byte-identical for the same input, with an 'evidence' "
+        "part giving the numbers behind every decision:\n"
+        "  scratchpad  kernel functions ranked by time share (function profile, else function trace calls), "
+        "fitted\n              greedily into --sram-budget by their real sizes from --system-map/--vmlinux "
+        "(skipped\n              without a symbol table: sizes are never guessed)\n"
+        "  mlock       regions referenced in smaps*.txt files of the folder (skipped without them)\n"
+        "  irq_defer   interrupts that preempted the application, except its own (those that woke it); "
+        "softirqs\n              are counted in the evidence (listed with --irq-softirqs)\n"
+        "  sched       a real-time policy when the p99 scheduling delay exceeds --sched-latency-us\n"
+        "The application is found by --pid, else --comm, else the manifest's command. A missing manifest, "
+        "truncated\nor changed logs give a partial result: written, flagged in evidence.partial, and "
+        "warned about on stderr.\nExit 2 on unusable input (the message names the file). Details: "
+        "docs/analyze.md.")
+    s.add_argument("trace_dir", metavar="TRACE_DIR")
+    s.add_argument("--output", "-o", required=True, help="policy file to write (JSON; written atomically)")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--system-map", metavar="PATH",
+                   help="kernel System.map (may be .gz); sizes = distance to the next symbol address")
+    g.add_argument("--vmlinux", metavar="PATH", help="unstripped vmlinux; sizes = ELF st_size")
+    s.add_argument("--pid", action="append", type=_pid_list, metavar="PID[,PID...]",
+                   help="the application's pids in the events log (default: found by command name)")
+    s.add_argument("--comm", help="the application's task name (default: base name of the manifest command)")
+    s.add_argument("--sram-budget", type=int, default=d.sram_budget, metavar="BYTES",
+                   help=f"{HELP['sram_budget']} (default {d.sram_budget}, the vexpress-a15 on-chip SRAM)")
+    s.add_argument("--exclude", default=d.exclude, metavar="REGEX",
+                   help=f"{HELP['exclude']} (default: idle/sleep/wait functions, listed in docs/analyze.md)")
+    for name, typ, metavar in (("scratch_min_share", float, "SHARE"), ("scratch_max", int, "N"),
+                               ("irq_min_count", int, "N"), ("irq_min_share", float, "SHARE"),
+                               ("irq_away_share", float, "SHARE"), ("sched_latency_us", float, "US"),
+                               ("sched_min_samples", int, "N"), ("sched_priority", int, "PRIO"),
+                               ("mlock_min_kb", int, "KB")):
+        s.add_argument("--" + name.replace("_", "-"), type=typ, default=getattr(d, name), metavar=metavar,
+                       help=f"{HELP[name]} (default {getattr(d, name):g})")
+    s.add_argument("--irq-softirqs", action="store_true",
+                   help="also list softirqs that pass the irq thresholds, as name 'softirq:ACTION' (default: "
+                   "counted in the evidence only, the format names interrupts by number or action)")
+    s.add_argument("--sched-policy", choices=["fifo", "rr"], default=d.sched_policy,
+                   help=f"{HELP['sched_policy']} (default {d.sched_policy})")
+    s.add_argument("--lenient", action="store_true", help="skip malformed log lines (result flagged partial)")
+    s.add_argument("--quiet", "-q", action="store_true", help="no summary line, no progress")
+    s.set_defaults(func=_cmd_analyze)
+
+    s = sub.add_parser(
+        "report", help="a self-contained HTML report of a trace folder (optionally against another)",
+        description="Write one HTML file (charts embedded as PNG data: URIs, no external links) with the top "
+        "syscalls by time (strace -c summary; else the sys_* entries of the kernel function profile), the top "
+        "kernel functions, an interrupt and preemption timeline, and a wake-up latency histogram of the "
+        "application. With --compare OTHER_DIR every section shows TRACE_DIR and OTHER_DIR side by side "
+        "(before/after). A section without data says what is missing. The file is written atomically. "
+        "Exit 2 on unusable input.")
+    s.add_argument("trace_dir", metavar="TRACE_DIR")
+    s.add_argument("--compare", metavar="OTHER_DIR", help="a second trace folder shown beside the first")
+    s.add_argument("--output", "-o", required=True, help="HTML file to write")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--system-map", metavar="PATH", help="kernel System.map (function sizes in the table)")
+    g.add_argument("--vmlinux", metavar="PATH", help="unstripped vmlinux (function sizes in the table)")
+    s.add_argument("--pid", action="append", type=_pid_list, metavar="PID[,PID...]",
+                   help="the application's pids (default: found by command name)")
+    s.add_argument("--comm", help="the application's task name (default: from the manifest)")
+    s.add_argument("--top", type=int, default=15, help="rows in the top syscall and function charts (default 15)")
+    s.add_argument("--lenient", action="store_true", help="skip malformed log lines")
+    s.add_argument("--quiet", "-q", action="store_true", help="no output line, no progress")
+    s.set_defaults(func=_cmd_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser (kept separate so --help texts are testable)."""
     p = argparse.ArgumentParser(
@@ -217,6 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", "-q", action="store_true")
     s.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]")
     s.set_defaults(func=_cmd_trace)
+
+    _add_analyze_parsers(sub)
     return p
 
 

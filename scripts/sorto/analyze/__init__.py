@@ -1,0 +1,145 @@
+"""``sorto analyze``: turn a trace folder into a policy, with the numbers behind every decision.
+
+One module per job: ``load`` reads the folder with the ``sorto parse``
+parsers, ``symbols`` reads function sizes, ``events`` types the irq/sched
+events and finds the application, and ``scratchpad``, ``mlock``, ``irq`` and
+``sched`` each make one decision and return ``(entries, evidence)``;
+``evidence`` builds the profile block and the input record.  The rules are
+documented in docs/analyze.md.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .. import policy as _policy
+from ..atomic import write_atomic
+from ..errors import SortoError
+from ..progress import QUIET, Progress
+from . import events, evidence, irq, load, mlock, sched, scratchpad, symbols
+from .options import DEFAULT_EXCLUDE, DEFAULT_SRAM_BUDGET, HELP, Options
+
+__all__ = ["Options", "Result", "analyze", "render", "write", "DEFAULT_EXCLUDE", "DEFAULT_SRAM_BUDGET", "HELP"]
+
+
+class Result:
+    """The policy, the loaded trace it came from, and the warnings for the user."""
+
+    def __init__(self, policy: dict[str, Any], data: load.TraceData, warnings: list[str]) -> None:
+        self.policy = policy
+        self.data = data
+        self.warnings = warnings
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.policy["evidence"]["partial"])
+
+
+def analyze(trace_dir: str | Path, opts: Options | None = None, progress: Progress = QUIET) -> Result:
+    """Load ``trace_dir`` and make every decision; raise SortoError on unusable input."""
+    opts = opts or Options()
+    _check_options(opts)
+    data = load.load(trace_dir, opts.lenient, progress)
+    syms, syms_reason = symbols.load(opts.system_map, opts.vmlinux, data.symbol_files)
+    if syms is not None and not (opts.system_map or opts.vmlinux):
+        used = next(p for p in sorted(data.symbol_files) if p.name == syms.file)
+        data.files.append({"file": used.relative_to(data.root).as_posix(), "sha256": syms.sha256,
+                           "bytes": used.stat().st_size, "role": "symbols"})
+    app, app_reason = events.application(data, opts.pids, opts.comm)
+    ev_table, other_events = events.first_events_table(data)
+    evs = events.events(ev_table) if ev_table is not None else None
+    pids: set[int] = set()
+    app_ev: dict[str, Any]
+    if app is None:
+        app_ev = {"status": "unknown", "reason": app_reason}
+    else:
+        pids = app.pids_in(evs) if evs is not None else set(app.pids)
+        app_ev = {"status": "found" if pids else "not found", "identified_by": app.source, "comm": app.comm,
+                  "pids": sorted(pids), "events_file": ev_table.file if ev_table is not None else None}
+        if other_events:
+            app_ev["events_files_not_used"] = other_events
+
+    scratch_entries, scratch_ev = scratchpad.decide(data, syms, syms_reason, opts)
+    mlock_entries, mlock_ev = mlock.decide(data, opts.mlock_min_kb)
+
+    irq_entries: list[dict[str, Any]] = []
+    if evs is None:
+        irq_ev: dict[str, Any] = {"status": "skipped", "reason": "no ftrace_events log (irq_handler_entry/exit, "
+                                  "softirq_entry/exit, sched_switch, sched_wakeup)"}
+    elif app is None:
+        irq_ev = {"status": "skipped", "reason": app_reason}
+    elif not pids:
+        irq_ev = {"status": "skipped", "reason": f"the application ({app.comm}) does not appear in {ev_table.file}"}
+    else:
+        irq_entries, irq_ev = irq.decide(evs, pids, opts)
+
+    sched_entry: dict[str, Any] | None = None
+    perf = data.of_type("perf_sched_latency")
+    if app is None:
+        sched_ev: dict[str, Any] = {"status": "skipped", "reason": app_reason}
+    elif evs is not None and not pids and not perf:
+        sched_ev = {"status": "skipped", "reason": f"the application ({app.comm}) does not appear in {ev_table.file}"}
+    else:
+        sched_entry, sched_ev = sched.decide(evs, pids, app.comm, perf, opts)
+
+    pol: dict[str, Any] = {"version": 1, "profile": evidence.profile(data, opts.comm)}
+    pol["mlock"] = mlock_entries
+    if sched_entry is not None:
+        pol["sched"] = sched_entry
+    pol["irq_defer"] = irq_entries
+    pol["scratchpad"] = scratch_entries
+    decisions = {"scratchpad": scratch_ev, "mlock": mlock_ev, "irq_defer": irq_ev, "sched": sched_ev}
+    skipped = {k: v["reason"] for k, v in decisions.items() if v.get("status") == "skipped"}
+    pol["evidence"] = {
+        "tool": evidence.tool(),
+        "partial": data.partial,
+        "partial_reasons": list(data.notes),
+        "info": list(data.info),
+        "skipped_decisions": skipped,
+        "inputs": evidence.inputs(data, syms),
+        "options": opts.evidence(),
+        "application": app_ev,
+        **decisions,
+    }
+    pol = json.loads(json.dumps(pol))  # plain JSON types only (tuples, sets would not round-trip)
+    try:
+        _policy.validate(pol, "analyze result")
+    except SortoError as exc:  # a bug, never the user's input: say so
+        raise SortoError(f"internal error, the generated policy is invalid: {exc}") from exc
+    warnings = [f"PARTIAL: {n}" for n in data.notes]
+    warnings += [f"{s['file']}: skipped: {s['reason']}" for s in data.skipped]
+    warnings += [f"{k}: skipped: {r}" for k, r in skipped.items()]
+    return Result(pol, data, warnings)
+
+
+def render(pol: dict[str, Any]) -> str:
+    """The policy as canonical JSON text: sorted keys, two-space indent, final newline."""
+    return json.dumps(pol, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+
+
+def write(pol: dict[str, Any], path: str | Path) -> Path:
+    """Write the policy atomically (complete or not at all)."""
+    return write_atomic(path, render(pol))
+
+
+def _check_options(o: Options) -> None:
+    """Reject thresholds that cannot mean anything, before any work."""
+    if o.sram_budget < 0:
+        raise SortoError("--sram-budget must be >= 0")
+    if not 0 <= o.scratch_max <= scratchpad.MAX_ENTRIES:
+        raise SortoError(f"--scratch-max must be 0..{scratchpad.MAX_ENTRIES}")
+    for name in ("scratch_min_share", "irq_min_share", "irq_away_share"):
+        if not 0.0 <= getattr(o, name) <= 1.0:
+            raise SortoError(f"--{name.replace('_', '-')} must be between 0 and 1")
+    if o.sched_policy not in ("fifo", "rr"):
+        raise SortoError("--sched-policy must be fifo or rr")
+    if not 1 <= o.sched_priority <= 99:
+        raise SortoError("--sched-priority must be 1..99")
+    if o.irq_min_count < 1 or o.sched_min_samples < 0 or o.mlock_min_kb < 0 or o.sched_latency_us < 0:
+        raise SortoError("--irq-min-count must be >= 1; --sched-min-samples, --mlock-min-kb and "
+                         "--sched-latency-us >= 0")
+    for pid in o.pids:
+        if pid <= 0:
+            raise SortoError(f"--pid {pid}: not a process id")
