@@ -48,7 +48,8 @@ def test_series_format(series: str) -> None:
         assert re.search(r"^Signed-off-by: .+ <.+@.+>$", head, re.M), f"{p.name}: no Signed-off-by"
         body = head.split("\n\n", 1)[1]
         assert len(body.split()) > 30, f"{p.name}: the description does not say why"
-    assert all(s.startswith("binfmt_elf: ") for s in subjects), subjects
+    # Each patch names the subsystem it touches, as upstream subjects do.
+    assert all(re.match(r"(binfmt_elf|mm/mlock): ", s) for s in subjects), subjects
 
 
 def test_series_agree_on_subjects() -> None:
@@ -78,4 +79,12 @@ def test_checkpatch_module_sources(checkpatch: Path) -> None:
             continue  # generated; checked against its generator instead
         r = subprocess.run(["perl", str(checkpatch), "--strict", "--no-tree", "-f", str(src)],
                            capture_output=True, text=True, check=False)
-        assert "total: 0 errors, 0 warnings, 0 checks" in r.stdout, f"{src.name}:\n{r.stdout}"
+        m = re.search(r"total: (\d+) errors, (\d+) warnings, (\d+) checks", r.stdout)
+        assert m, r.stdout
+        errors, warnings, checks = map(int, m.groups())
+        # An out-of-tree module built for 4.14 and 6.x must test the kernel
+        # version somewhere; sorto_kcompat.h is the one file allowed to.
+        allowed = len(re.findall(r"LINUX_VERSION_CODE should be avoided", r.stdout))
+        if src.name != "sorto_kcompat.h":
+            allowed = 0
+        assert (errors, warnings - allowed, checks) == (0, 0, 0), f"{src.name}:\n{r.stdout}"
