@@ -29,6 +29,19 @@ class HookRecord:
     error_code: int | None = None
     error: str | None = None
     policy: dict[str, Any] = field(default_factory=dict)
+    #: trust decision of a record that decoded: {"trusted": bool, "reason": str}
+    trust: dict[str, Any] = field(default_factory=dict)
+    #: what the module did, one dict per action line (kind, target, asked,
+    #: applied, result, reason), in the order the decisions were made
+    actions: list[dict[str, str]] = field(default_factory=list)
+    actions_truncated: bool = False
+
+    def action(self, kind: str, target: str) -> dict[str, str]:
+        """The one action of ``kind`` on ``target``; KeyError if absent."""
+        found = [a for a in self.actions if a["kind"] == kind and a["target"] == target]
+        if len(found) != 1:
+            raise KeyError(f"{len(found)} actions kind={kind} target={target} in record {self.seq}")
+        return found[0]
 
 
 def parse_stats(text: str) -> dict[str, int]:
@@ -85,6 +98,20 @@ def parse_records(text: str) -> list[HookRecord]:
         if not raw.startswith(" "):
             raise SortoError(f"{where}: unexpected line {line!r}")
         kind = tokens[0]
+        if kind == "actions_truncated=1":
+            cur.actions_truncated = True
+            continue
+        if kind == "trust":
+            kv = _kv(tokens[1:], where)
+            cur.trust = {"trusted": kv["trusted"] == "1", "reason": kv["reason"]}
+            continue
+        if kind == "action":
+            kv = _kv(tokens[1:], where)
+            missing = {"kind", "target", "asked", "applied", "result", "reason"} - kv.keys()
+            if missing:
+                raise SortoError(f"{where}: action without {', '.join(sorted(missing))}")
+            cur.actions.append(kv)
+            continue
         if kind.startswith("unknown_fields="):
             count = int(kind.partition("=")[2])
             if count:

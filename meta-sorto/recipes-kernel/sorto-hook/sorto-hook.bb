@@ -1,9 +1,11 @@
-SUMMARY = "meta-sorto kernel module: reads the policy of every executable at exec"
+SUMMARY = "meta-sorto kernel module: applies the policy of every executable at exec"
 DESCRIPTION = "Out-of-tree module sorto_hook.ko. It registers with the ELF \
                section hook of the meta-sorto kernel patch series \
                (CONFIG_BINFMT_ELF_HOOK), decodes the .elf_hook_module_data \
-               record of each executed program and publishes counters and \
-               the last records under /sys/kernel/debug/sorto_hook/."
+               record of each executed program, applies it (memory locking, \
+               scheduling, interrupt thread deferral) under the trust model \
+               of docs/security.md, and publishes counters and the last \
+               records under /sys/kernel/debug/sorto_hook/."
 HOMEPAGE = "https://meta-sorto.org/"
 SECTION = "kernel"
 LICENSE = "GPL-2.0-only"
@@ -17,11 +19,17 @@ PV = "0.1.0"
 
 SRC_URI = "\
     file://Makefile \
+    file://sorto_act.h \
     file://sorto_compat.h \
     file://sorto_decode.c \
     file://sorto_decode.h \
     file://sorto_format.h \
+    file://sorto_irq.c \
+    file://sorto_kcompat.h \
     file://sorto_main.c \
+    file://sorto_mlock.c \
+    file://sorto_sched.c \
+    file://sorto_trust.c \
 "
 
 # Sources are unpacked flat: UNPACKDIR on current releases, WORKDIR before it

@@ -48,6 +48,10 @@ PROGRAMS: dict[str, tuple[str, list[str]]] = {
     "execloop": ("execloop.c", ["-static"]),
     "execstat": ("execstat.c", ["-static"]),
     "syscall_hammer": ("syscall_hammer.c", ["-static"]),
+    "policyprobe": ("policyprobe.c", ["-static"]),
+    "policyprobe-dyn-pie": ("policyprobe.c", ["-fPIE", "-pie"]),
+    "runas": ("runas.c", ["-static"]),
+    "wakelat": ("wakelat.c", ["-static"]),
 }
 
 
@@ -272,26 +276,37 @@ def build_programs(root: Path, progress: bool) -> Path:
     return final
 
 
-def busybox(root: Path, progress: bool) -> Path:
-    """Return the static armhf busybox binary from Debian's busybox-static:armhf."""
+def guest_deb_file(root: Path, package: str, member: str, progress: bool) -> Path:
+    """Return ``member`` (a path inside the package) of Debian's ``package``:armhf.
+
+    ``make deps`` downloads the packages into ``<cache>/guest/debs``; a
+    missing one is downloaded here.  They are unpacked, never installed.
+    """
     debs = root / "debs"
     debs.mkdir(parents=True, exist_ok=True)
-    found = sorted(debs.glob("busybox-static_*_armhf.deb"))
+    found = sorted(debs.glob(f"{package}_*_armhf.deb"))
     if not found:
-        _log(progress, "downloading busybox-static:armhf")
-        _run(["apt-get", "download", "busybox-static:armhf"], cwd=debs)
-        found = sorted(debs.glob("busybox-static_*_armhf.deb"))
+        _log(progress, f"downloading {package}:armhf")
+        _run(["apt-get", "download", f"{package}:armhf"], cwd=debs)
+        found = sorted(debs.glob(f"{package}_*_armhf.deb"))
         if not found:
-            raise SortoError("apt-get download busybox-static:armhf gave no package (dpkg --add-architecture armhf?)")
+            raise SortoError(f"apt-get download {package}:armhf gave no package (dpkg --add-architecture armhf?)")
     deb = found[-1]
-    out = root / f"busybox-{_hash(deb.name)}"
-    if not (out / "bin" / "busybox").is_file():
+    out = root / f"{package}-{_hash(deb.name)}"
+    if not (out / member).is_file():
         tmp = _fresh(out)
         _run(["dpkg-deb", "-x", str(deb), str(tmp)])
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
-    return out / "bin" / "busybox"
+    if not (out / member).is_file():
+        raise SortoError(f"{deb}: has no {member}")
+    return out / member
+
+
+def busybox(root: Path, progress: bool) -> Path:
+    """Return the static armhf busybox binary from Debian's busybox-static:armhf."""
+    return guest_deb_file(root, "busybox-static", "bin/busybox", progress)
 
 
 def gen_init_cpio(kdir: Path, root: Path) -> Path:
@@ -350,14 +365,17 @@ def payload_cpio(art: GuestArtifacts, files: dict[str, Path], out: Path) -> Path
 
 
 def build_initramfs(series: str, tool: Path, module: Path, progs: Path, root: Path, progress: bool) -> Path:
-    """Assemble the base initramfs: busybox, glibc for dynamic programs, module, programs."""
+    """Assemble the base initramfs: busybox, strace, glibc for dynamic programs, module, programs."""
     bb = busybox(root, progress)
+    # strace for `sorto trace` and for tracing a program the way users do; it
+    # needs nothing beyond glibc (GUEST_LIBS).
+    strace = guest_deb_file(root, "strace", "usr/bin/strace", progress)
     libs = {f"/lib/{n}": (CROSS_LIBDIR / n).resolve() for n in GUEST_LIBS}
     for p in libs.values():
         if not p.is_file():
             raise SortoError(f"{p}: missing (libc6-armhf-cross)")
     init = HERE / "init.sh"
-    files = {"/bin/busybox": bb, "/init": init, "/lib/modules/sorto_hook.ko": module}
+    files = {"/bin/busybox": bb, "/init": init, "/lib/modules/sorto_hook.ko": module, "/usr/bin/strace": strace}
     files.update(libs)
     for p in sorted(progs.iterdir()):
         if p.name != "done":

@@ -117,10 +117,14 @@ class Guest:
             raise GuestError(f"command failed with status {rc}: {cmd}\n{out}\n{self.tail()}")
         return out
 
-    def kernel_problems(self) -> list[str]:
-        """Return dmesg lines reporting an Oops, BUG, WARNING, KASAN report and the like."""
+    def kernel_problems(self, known: tuple[str, ...] = ()) -> list[str]:
+        """Return dmesg lines reporting an Oops, BUG, WARNING, KASAN report and the like.
+
+        ``known``: substrings of problem lines a caller has explained and accepts
+        (for instance a warning the stock kernel prints for a boot option).
+        """
         _, out = self.run("dmesg")
-        return [ln for ln in out.splitlines() if BAD_KERNEL.search(ln)]
+        return [ln for ln in out.splitlines() if BAD_KERNEL.search(ln) and not any(k in ln for k in known)]
 
     def close(self) -> None:
         """Power the guest off (or kill QEMU) and close the log."""

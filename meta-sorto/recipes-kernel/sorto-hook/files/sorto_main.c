@@ -9,7 +9,13 @@
  *   /sys/kernel/debug/sorto_hook/records  the ring, oldest first
  *   /sys/kernel/debug/sorto_hook/clear    write 1 to empty the ring
  *
- * The policy is not applied yet: this module only observes.
+ *   /sys/kernel/debug/sorto_hook/deferred interrupt threads deferred now
+ *
+ * A record that decodes is then applied to the new process: memory
+ * locking (sorto_mlock.c), scheduling (sorto_sched.c) and interrupt
+ * deferral (sorto_irq.c), each decision checked against the trust model
+ * and the administrator's limits (sorto_trust.c) and written into the
+ * record as an "action" line.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -30,6 +36,7 @@
 #include <linux/uaccess.h>
 #include <linux/version.h>
 
+#include "sorto_act.h"
 #include "sorto_decode.h"
 
 #define SORTO_RING_SIZE	32
@@ -43,6 +50,9 @@ struct sorto_rec {
 	char comm[TASK_COMM_LEN];	/* sanitized */
 	char file[SORTO_FILE_MAX + 1];	/* sanitized, truncated */
 	struct sorto_policy pol;	/* valid when err == 0 */
+	bool trusted;			/* when err == 0 */
+	const char *trust_why;		/* static string */
+	struct sorto_actlog acts;	/* what was applied, when err == 0 */
 };
 
 static atomic64_t sorto_execs_seen = ATOMIC64_INIT(0);
@@ -61,16 +71,6 @@ static unsigned int sorto_ring_count;
 static u64 sorto_ring_seq;
 
 static struct dentry *sorto_dir;
-
-/* Keep [A-Za-z0-9_.:+@/-], replace anything else by '?'. */
-static void sorto_sanitize(char *dst, size_t size, const char *src)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < size && src && src[i]; i++)
-		dst[i] = sorto_name_char((unsigned char)src[i]) ? src[i] : '?';
-	dst[i] = '\0';
-}
 
 static void sorto_ring_add(struct sorto_rec *rec)
 {
@@ -112,6 +112,8 @@ static void sorto_exec(struct linux_binprm *bprm, enum elf_hook_status status,
 	int err;
 
 	atomic64_inc(&sorto_execs_seen);
+	/* Whatever this process ran before is gone: so are its deferrals. */
+	sorto_irq_forget_current();
 	switch (status) {
 	case ELF_HOOK_NO_SECTION:
 		atomic64_inc(&sorto_no_section);
@@ -146,7 +148,15 @@ static void sorto_exec(struct linux_binprm *bprm, enum elf_hook_status status,
 				      rec->pid, rec->comm,
 				      sorto_strerror(err), -err);
 	} else {
+		struct sorto_trust trust;
+
 		atomic64_inc(&sorto_decoded_ok);
+		sorto_trust_check(bprm, &trust);
+		rec->trusted = trust.trusted;
+		rec->trust_why = trust.why;
+		sorto_apply_mlock(&rec->pol, &trust, &rec->acts);
+		sorto_apply_sched(&rec->pol.sched, &trust, &rec->acts);
+		sorto_apply_irq(&rec->pol, &trust, &rec->acts);
 	}
 	sorto_ring_add(rec);
 }
@@ -161,6 +171,7 @@ static const struct elf_hook_ops sorto_hook_ops = {
 static int sorto_stats_show(struct seq_file *m, void *v)
 {
 	struct elf_hook_stats ks;
+	enum sorto_result res;
 
 	memset(&ks, 0, sizeof(ks));
 	elf_hook_get_stats(&ks);
@@ -186,6 +197,12 @@ static int sorto_stats_show(struct seq_file *m, void *v)
 		   (unsigned long long)ks.malformed);
 	seq_printf(m, "dropped %lld\n",
 		   (long long)atomic64_read(&sorto_dropped));
+	for (res = 0; res < SORTO_NR_RESULTS; res++)
+		seq_printf(m, "actions_%s %llu\n", sorto_result_name(res),
+			   (unsigned long long)sorto_result_count(res));
+	seq_printf(m, "irq_threads_deferred %u\n", sorto_irq_active());
+	seq_printf(m, "irq_threads_restored %llu\n",
+		   (unsigned long long)sorto_irq_restored());
 	return 0;
 }
 
@@ -323,8 +340,14 @@ static int sorto_records_show(struct seq_file *m, void *v)
 	if (rec->err)
 		sorto_show_error(m, rec->err);
 	seq_printf(m, " len=%zu\n", rec->len);
-	if (!rec->err)
+	if (!rec->err) {
 		sorto_show_policy(m, &rec->pol);
+		seq_printf(m, " trust trusted=%d reason=%s\n",
+			   rec->trusted ? 1 : 0, rec->trust_why);
+		seq_puts(m, rec->acts.buf);
+		if (rec->acts.truncated)
+			seq_puts(m, " actions_truncated=1\n");
+	}
 	seq_puts(m, "end\n");
 	return 0;
 }
@@ -347,6 +370,27 @@ static const struct file_operations sorto_records_fops = {
 	.read = seq_read,
 	.llseek = seq_lseek,
 	.release = seq_release,
+};
+
+/* debugfs: deferred */
+
+static int sorto_deferred_show(struct seq_file *m, void *v)
+{
+	sorto_irq_show(m);
+	return 0;
+}
+
+static int sorto_deferred_open(struct inode *inode, struct file *file)
+{
+	return single_open(file, sorto_deferred_show, NULL);
+}
+
+static const struct file_operations sorto_deferred_fops = {
+	.owner = THIS_MODULE,
+	.open = sorto_deferred_open,
+	.read = seq_read,
+	.llseek = seq_lseek,
+	.release = single_release,
 };
 
 /* debugfs: clear */
@@ -387,6 +431,7 @@ static void sorto_debugfs_init(void)
 	debugfs_create_file("stats", 0444, dir, NULL, &sorto_stats_fops);
 	debugfs_create_file("records", 0444, dir, NULL, &sorto_records_fops);
 	debugfs_create_file("clear", 0200, dir, NULL, &sorto_clear_fops);
+	debugfs_create_file("deferred", 0444, dir, NULL, &sorto_deferred_fops);
 }
 
 static int __init sorto_init(void)
@@ -394,9 +439,11 @@ static int __init sorto_init(void)
 	int err;
 
 	sorto_debugfs_init();
+	sorto_irq_init();
 	err = elf_hook_register(&sorto_hook_ops);
 	if (err) {
 		pr_err("cannot register the ELF hook: %d\n", err);
+		sorto_irq_exit();
 		debugfs_remove_recursive(sorto_dir);
 		sorto_dir = NULL;
 		return err;
@@ -410,6 +457,8 @@ static void __exit sorto_exit(void)
 {
 	/* No hook runs after this returns (it waits for RCU readers). */
 	elf_hook_unregister(&sorto_hook_ops);
+	/* Then give every deferred interrupt thread back. */
+	sorto_irq_exit();
 	debugfs_remove_recursive(sorto_dir);
 	sorto_ring_clear();
 	pr_info("unloaded\n");
@@ -418,6 +467,6 @@ static void __exit sorto_exit(void)
 module_init(sorto_init);
 module_exit(sorto_exit);
 
-MODULE_DESCRIPTION("meta-sorto: decode ELF metadata records found at exec");
+MODULE_DESCRIPTION("meta-sorto: apply the policy an executable carries at exec");
 MODULE_AUTHOR("meta-sorto");
 MODULE_LICENSE("GPL");
