@@ -19,3 +19,18 @@ def test_exec_overhead_bench_runs(guest_art, capsys: pytest.CaptureFixture[str])
     for case in ("no hook registered", "hook, no section", "hook, with section"):
         assert case in rows, out
     assert rows["no hook registered"].split()[-2] == "1.000"
+
+
+def test_policy_effect_bench_runs(guest_art, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = importlib.util.spec_from_file_location("policy_effect", REPO / "scripts" / "bench" / "policy_effect.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--kernel", guest_art.kernel_series, "--rounds", "1", "--samples", "20"]) == 0
+    out = capsys.readouterr().out
+    rows = {line[:30].strip(): line.split() for line in out.splitlines()}
+    for metric in ("page faults in timed phase", "wake-up latency median (us)", "wake-up latency p99 (us)",
+                   "wake-up latency max (us)"):
+        assert metric in rows, out
+    # Fault counts do not depend on timing: locked pages take none.
+    without, with_meta = int(rows["page faults in timed phase"][-3]), int(rows["page faults in timed phase"][-2])
+    assert without >= 1024 and with_meta == 0, out
