@@ -24,6 +24,11 @@ TRACE_LINE = re.compile(
     r"\[(?P<cpu>\d+)\]\s+"
     r"(?:(?P<flags>[^\s:]{4,6})\s+)?"
     r"(?P<ts>\d+(?:\.\d+)?):\s(?P<body>.*)$")
+#: The common "function" line (with its caller) in one match: the fast path
+#: of FtraceFunction.rows; anything else goes through TRACE_LINE and friends.
+_FUNC_FAST = re.compile(
+    r"^\s*(.*?)-(\d+)\s+(?:\(\s*(-+|\d+)\)\s+)?\[(\d+)\]\s+(?:([^\s:]{4,6})\s+)?"
+    r"(\d+(?:\.\d+)?):\s\s*(\S+?)\s+<-(\S+)\s*$")
 _FUNC_BODY = re.compile(r"^\s*(?P<fn>\S+?)(?:\s+<-(?P<parent>\S+))?\s*$")
 _EVENT_BODY = re.compile(r"^\s*(?P<event>[\w.-]+):\s?(?P<details>.*)$")
 _INFO = re.compile(r"^\s*(?:#|CPU:?\d+ \[LOST \d+ EVENTS\]|##### CPU \d+ buffer started ####)")
@@ -65,7 +70,14 @@ class FtraceFunction(Parser):
     columns = _PREFIX_COLUMNS + [("function", "str"), ("parent", "str"), ("line", "int")]
 
     def rows(self, ctx: Context) -> Iterator[tuple[Any, ...]]:
+        fast = _FUNC_FAST.match
         for no, text in ctx.lines():
+            q = fast(text)
+            if q:
+                task, pid, tgid, cpu, flags, ts, fn, parent = q.groups()
+                yield (task.strip(), int(pid), int(tgid) if tgid and tgid.isdigit() else None, int(cpu), flags,
+                       float(ts), fn, parent, no)
+                continue
             if not text.strip() or _INFO.match(text):
                 continue
             m = TRACE_LINE.match(text)

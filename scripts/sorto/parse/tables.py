@@ -39,6 +39,7 @@ class TableWriter:
             raise SortoError(f"unknown output format {fmt!r} (use csv or parquet)")
         self.path = Path(path)
         self.columns = list(columns)
+        self._has_bool = any(t == "bool" for _name, t in self.columns)
         self.fmt = fmt
         self.rows = 0
         self._tmp: str | None = None
@@ -76,7 +77,10 @@ class TableWriter:
         """Append one row (a sequence in column order; None is a missing value)."""
         self.rows += 1
         if self._csv is not None:
-            self._csv.writerow(["" if v is None else _csv_value(v) for v in row])
+            # csv writes None as an empty field; only booleans need rewriting.
+            if self._has_bool:
+                row = [_csv_value(v) for v in row]
+            self._csv.writerow(row)
             return
         for col, v in zip(self._batch, row):
             col.append(v)
