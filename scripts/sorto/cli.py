@@ -115,10 +115,12 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     opts = trace.TraceOptions(argv=argv, out=Path(args.out), kernel=args.kernel, cache=args.cache,
                               buffer_kb=args.buffer_kb, max_lines=args.max_lines, timeout=args.timeout,
                               put=args.put or [], console_log=Path(args.console_log) if args.console_log else None,
-                              progress=not args.quiet)
-    out, manifest = trace.trace_qemu(opts)
+                              progress=not args.quiet, ssh=args.ssh, ssh_port=args.ssh_port, ssh_key=args.ssh_key,
+                              ssh_options=args.ssh_option or [])
+    out, manifest = trace.trace_ssh(opts) if args.ssh else trace.trace_qemu(opts)
     for t in manifest["tracers"]:
-        extra = t.get("reason") or ", ".join(f"{x['file']} ({x['lines']} lines)" for x in t.get("logs", []))
+        extra = t.get("reason") or ", ".join(f"{x['file']} (missing)" if x.get("missing") else
+                                             f"{x['file']} ({x['lines']} lines)" for x in t.get("logs", []))
         print(f"{t['tracer']}: {t['status']}: {extra}")
     print(f"{out}/manifest.json ({manifest['target']})")
     if manifest["exit_status"]:
@@ -315,16 +317,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_parse)
 
     s = sub.add_parser("trace", help="run a command under tracing on a target and bring the raw logs home",
-                       description="Run COMMAND in the QEMU test guest (--qemu) once per tracer: the ftrace "
-                       "function profiler (system-wide while COMMAND runs), the function and function_graph "
-                       "tracers (restricted to COMMAND's pid and children), and the irq/sched events. Tracers "
-                       "the guest lacks are reported as skipped. A COMMAND given as a relative path to a host file "
-                       "(./prog) is copied into the guest under /t/bin; absolute paths are the guest's. "
-                       "OUT gets one text log per tracer and manifest.json (command, "
+                       description="Run COMMAND in the QEMU test guest (--qemu) or on a board over SSH "
+                       "(--ssh USER@HOST) once per tracer: the ftrace function profiler (system-wide while "
+                       "COMMAND runs), the function and function_graph tracers (restricted to COMMAND's pid and "
+                       "children), the irq/sched events, strace -f -c, strace -f -r, and /proc/PID/smaps and "
+                       "/proc/PID/stat (fault counters) sampled around the run. Tracers the target lacks or "
+                       "refuses are reported as skipped. A COMMAND given as a relative path to a host file "
+                       "(./prog) is copied to the target (guest: /t/bin, board: /tmp/sorto-trace/bin); absolute "
+                       "paths are the target's. OUT gets one text log per tracer and manifest.json (command, "
                        "target, kernel release, tracers, duration, files with sha256); it appears complete or "
-                       "not at all. Exit 1 if COMMAND exits non-zero (logs are still written).")
-    s.add_argument("--qemu", action="store_true", required=True, help="trace in the QEMU test guest")
-    s.add_argument("--kernel", default="6.12", help="guest kernel series: 6.12 or 6.1 (default 6.12)")
+                       "not at all. Over SSH the ftrace passes need root on the board; ssh runs in batch mode "
+                       "(keys or an agent). Exit 1 if COMMAND exits non-zero (logs are still written).")
+    where = s.add_mutually_exclusive_group(required=True)
+    where.add_argument("--qemu", action="store_true", help="trace in the QEMU test guest")
+    where.add_argument("--ssh", metavar="USER@HOST", help="trace on a board over SSH")
+    s.add_argument("--ssh-port", type=int, help="SSH port (default: ssh's)")
+    s.add_argument("--ssh-key", help="SSH identity file (default: ssh's)")
+    s.add_argument("--ssh-option", action="append", metavar="OPT",
+                   help="extra ssh -o option, repeatable (e.g. StrictHostKeyChecking=accept-new)")
+    s.add_argument("--kernel", default="6.12", help="guest kernel series for --qemu: 6.12 or 6.1 (default 6.12)")
     s.add_argument("--out", "-o", required=True, help="output folder (must not exist or be empty)")
     s.add_argument("--cache", help="guest cache folder (default $SORTO_CACHE or ~/.cache/sorto)")
     s.add_argument("--buffer-kb", type=int, default=256, help="ftrace buffer_size_kb per CPU (default 256)")
@@ -333,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--timeout", type=float, default=300.0, help="seconds per traced run (default 300)")
     s.add_argument("--put", action="append", metavar="HOST[:GUEST]",
                    help="also copy a host file into the guest (default guest folder /t/bin)")
-    s.add_argument("--console-log", help="keep the guest's console log here")
+    s.add_argument("--console-log", help="keep the guest's console log here (--qemu)")
     s.add_argument("--quiet", "-q", action="store_true")
     s.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]")
     s.set_defaults(func=_cmd_trace)

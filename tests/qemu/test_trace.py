@@ -10,7 +10,8 @@ from pathlib import Path
 
 from sorto.trace.manifest import sha256
 
-TRACERS = {"function_profile", "function", "function_graph", "events"}
+TRACERS = {"function_profile", "function", "function_graph", "events", "strace_summary", "strace_timestamps",
+           "memory"}
 
 
 def test_trace_qemu_hammer(guest_art, tmp_path: Path) -> None:
@@ -27,7 +28,8 @@ def test_trace_qemu_hammer(guest_art, tmp_path: Path) -> None:
     assert m["exit_status"] == 0 and m["duration_s"] > 0
     assert {"function", "function_graph"} <= set(m["tools"]["ftrace"]["available_tracers"])
     status = {t["tracer"]: t["status"] for t in m["tracers"]}
-    assert status == {**dict.fromkeys(TRACERS, "ok"), "strace": "skipped"}
+    assert status == {**dict.fromkeys(TRACERS, "ok"), "perf_script": "skipped", "perf_sched": "skipped"}
+    assert m["tools"]["strace"] is True and m["tools"]["proc_smaps"] is True
     names = {f["name"] for f in m["files"]}
     assert names == {p.name for p in out.iterdir()} - {"manifest.json"}
     for f in m["files"]:
@@ -35,13 +37,13 @@ def test_trace_qemu_hammer(guest_art, tmp_path: Path) -> None:
     assert "getppid x20000 done" in (out / "command_output.txt").read_text()
 
     parsed = subprocess.run([sys.executable, "-m", "sorto", "parse", *[str(out / n) for n in sorted(names)
-                                                                      if n.startswith("ftrace_")],
+                                                                      if n.startswith(("ftrace_", "strace_"))],
                              "--out", str(tmp_path / "tables"), "--json"],
                             capture_output=True, text=True, check=True)
     results = json.loads(parsed.stdout)
     kinds = {Path(r["file"]).name.split(".")[0]: r["type"] for r in results}
     assert set(kinds.values()) == {"ftrace_function", "ftrace_function_graph", "ftrace_function_profile",
-                                   "ftrace_events"}
+                                   "ftrace_events", "strace_summary", "strace_timestamps"}
     assert all(r["rows"] > 0 and r["skipped"] == 0 for r in results)
 
     # Hits summed over the per-CPU tables: getppid's path is the most called.
@@ -54,3 +56,15 @@ def test_trace_qemu_hammer(guest_art, tmp_path: Path) -> None:
     top = sorted(hits, key=lambda f: -hits[f])[:3]
     assert any("getppid" in f for f in top), top
     assert hits[next(f for f in top if "getppid" in f)] == 20000
+
+    # strace -f -c in the guest counted every getppid of the hammer.
+    summary = next(r for r in results if r["type"] == "strace_summary")
+    with open(summary["output"]) as fh:
+        calls = {row["syscall"]: int(row["calls"]) for row in csv.DictReader(fh)}
+    assert calls["getppid"] == 20000
+    assert calls["total"] == sum(n for name, n in calls.items() if name != "total")
+
+    # /proc sampled around the run: the stopped wrapper first, then the program.
+    stat_lines = (out / "proc_stat.txt").read_text().splitlines()
+    assert stat_lines and all(int(ln.split()[0]) == int(stat_lines[0].split()[0]) for ln in stat_lines)
+    assert " T " in stat_lines[0]

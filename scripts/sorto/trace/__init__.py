@@ -1,14 +1,16 @@
 """``sorto trace``: run an application under tracing on a target and bring the raw logs home.
 
-``ftrace`` builds the guest-side shell lines of each tracer pass (pure
-functions, testable without a guest); ``qemu`` boots the cached test guest
-and runs the passes through the console harness; ``manifest`` writes the
-output folder atomically with its ``manifest.json``.  Only the QEMU target
-exists so far.
+``ftrace`` and ``userpasses`` build the target-side shell lines of each pass
+(pure functions, testable without a target); ``run`` runs the passes on a
+target and builds the manifest; ``qemu`` boots the cached test guest and
+drives it through the console harness; ``ssh`` drives a board over OpenSSH;
+``manifest`` writes the output folder atomically with its ``manifest.json``.
 """
 
 from __future__ import annotations
 
-from .qemu import TraceOptions, trace_qemu
+from .qemu import trace_qemu
+from .run import TraceOptions
+from .ssh import SshTarget, trace_ssh
 
-__all__ = ["TraceOptions", "trace_qemu"]
+__all__ = ["SshTarget", "TraceOptions", "trace_qemu", "trace_ssh"]

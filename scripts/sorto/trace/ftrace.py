@@ -87,17 +87,23 @@ def passes(profile_files: list[str]) -> list[Pass]:
     stop = f"echo 0 > {T}/tracing_on"
     fork = f"echo 1 > {T}/options/function-fork 2>/dev/null"
     events = " ".join(e.replace(":", "/") for e in EVENTS)
+    # Each setup ends with a check that the kernel took it: a tracer can be
+    # listed yet refused (lockdown, a distribution kernel's policy), and the
+    # pass must then be skipped rather than return an empty "ok" log.
     return [
-        Pass("function_profile", "profile", "true",
+        Pass("function_profile", "profile",
+             f"echo 1 > {T}/function_profile_enabled && echo 0 > {T}/function_profile_enabled",
              f"echo 1 > {T}/function_profile_enabled; ",
              f"echo 0 > {T}/function_profile_enabled",
              tuple((f"ftrace_function_profile.{f}.txt", f"{T}/trace_stat/{f}") for f in profile_files)),
-        Pass("function", "function", f"echo function > {T}/current_tracer; {fork}", _pid_wrapper() + " ", stop,
-             (("ftrace_function.txt", f"{T}/trace"),)),
-        Pass("function_graph", "function_graph", f"echo function_graph > {T}/current_tracer; {fork}",
+        Pass("function", "function",
+             f"echo function > {T}/current_tracer; {fork}; grep -qx function {T}/current_tracer",
+             _pid_wrapper() + " ", stop, (("ftrace_function.txt", f"{T}/trace"),)),
+        Pass("function_graph", "function_graph",
+             f"echo function_graph > {T}/current_tracer; {fork}; grep -qx function_graph {T}/current_tracer",
              _pid_wrapper() + " ", stop, (("ftrace_function_graph.txt", f"{T}/trace"),)),
         Pass("events", "events",
-             "; ".join(f"echo 1 > {T}/events/{e}/enable" for e in events.split()),
+             "; ".join(f"echo 1 > {T}/events/{e}/enable" for e in events.split()) + f"; grep -q . {T}/set_event",
              f"echo 1 > {T}/tracing_on; ", stop, (("ftrace_events.txt", f"{T}/trace"),)),
     ]
 
@@ -120,13 +126,20 @@ def command_line(p: Pass, argv: list[str]) -> str:
 
 
 def read_line(guest_file: str, max_lines: int) -> str:
-    """Print the line count of ``guest_file``, a separator, then at most ``max_lines`` of its lines."""
-    return f"wc -l < {guest_file}; echo SORTO-CUT; head -n {max_lines} {guest_file}"
+    """Print the line count of ``guest_file``, a separator, then at most ``max_lines`` of its lines.
+
+    A file the pass did not produce (a program too short for the memory
+    sampler, a tool that failed) prints ``missing`` instead of a count.
+    """
+    return (f"if [ -e {guest_file} ]; then wc -l < {guest_file}; echo SORTO-CUT; head -n {max_lines} {guest_file}; "
+            "else echo missing; echo SORTO-CUT; fi")
 
 
 def split_read(text: str) -> tuple[int, str]:
-    """Split ``read_line`` output into (total lines in the guest file, text brought home)."""
+    """Split ``read_line`` output into (total lines in the guest file, text brought home); -1 if missing."""
     count, sep, body = text.partition("SORTO-CUT\n")
     if not sep:
         raise ValueError("no SORTO-CUT separator in the guest's answer")
+    if count.strip() == "missing":
+        return -1, ""
     return int(count.strip() or 0), body

@@ -1,0 +1,99 @@
+"""``sorto trace --ssh USER@HOST``: trace a command on a board (or any Linux machine) over SSH.
+
+The same passes as in the QEMU guest run through OpenSSH's client, one
+``ssh`` per shell line, in batch mode (keys or an agent, never a password
+prompt).  Host files named by the command or ``--put`` are copied first into
+``BOARD_BIN`` on the target.  tracefs is mounted at /sys/kernel/tracing if
+it is not (ftrace passes need root on the target; the strace and memory
+passes do not).
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import time
+from pathlib import Path
+
+from .. import __version__
+from ..errors import SortoError
+from . import ftrace
+from .manifest import OutDir
+from .qemu import payload_files
+from .run import TraceOptions, log, run_passes
+
+BOARD_BIN = "/tmp/sorto-trace/bin"
+
+
+class SshTarget:
+    """A shell on ``user@host`` through ssh; the same interface as the QEMU console harness."""
+
+    def __init__(self, dest: str, port: int | None = None, key: str | None = None,
+                 options: list[str] | None = None, connect_timeout: int = 15) -> None:
+        self.dest = dest
+        self.argv = ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={connect_timeout}"]
+        if port:
+            self.argv += ["-p", str(port)]
+        if key:
+            self.argv += ["-i", key]
+        for o in options or []:
+            self.argv += ["-o", o]
+        self.argv.append(dest)
+        rc, out = self.run("uname -r")
+        if rc != 0:
+            raise SortoError(f"ssh {dest}: cannot run commands (status {rc}): {out.strip()[-500:]}")
+        self.release = out.strip().splitlines()[-1] if out.strip() else "unknown"
+
+    def run(self, cmd: str, timeout: float = 60.0, stdin: bytes | None = None) -> tuple[int, str]:
+        """Run ``cmd`` with the target's /bin/sh; return (status, stdout and stderr together)."""
+        try:
+            r = subprocess.run([*self.argv, "sh -c " + shlex.quote(cmd)], input=stdin if stdin is not None else b"",
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise SortoError(f"ssh {self.dest}: no answer within {timeout:.0f} s to: {cmd[:200]}") from exc
+        except OSError as exc:
+            raise SortoError(f"ssh: cannot run the OpenSSH client: {exc}") from exc
+        return r.returncode, r.stdout.decode("utf-8", errors="replace")
+
+    def check(self, cmd: str, timeout: float = 60.0) -> str:
+        """Run ``cmd``; raise with its output if it exits non-zero."""
+        rc, out = self.run(cmd, timeout)
+        if rc != 0:
+            raise SortoError(f"ssh {self.dest}: command failed with status {rc}: {cmd[:200]}\n{out[-2000:]}")
+        return out
+
+    def put(self, host: Path, path: str) -> None:
+        """Copy a host file to ``path`` on the target, executable, through the ssh channel itself."""
+        folder = path.rsplit("/", 1)[0] or "/"
+        rc, out = self.run(f"mkdir -p {shlex.quote(folder)} && cat > {shlex.quote(path)} && chmod 755 "
+                           f"{shlex.quote(path)}", timeout=300, stdin=host.read_bytes())
+        if rc != 0:
+            raise SortoError(f"ssh {self.dest}: cannot write {path}: {out.strip()[-500:]}")
+
+
+def trace_ssh(opts: TraceOptions) -> tuple[Path, dict]:
+    """Run every pass the board supports; return the output folder and the manifest."""
+    if not opts.argv:
+        raise SortoError("no command to trace (give it after --)")
+    if not opts.ssh:
+        raise SortoError("--ssh needs USER@HOST")
+    out = OutDir(opts.out)
+    try:
+        t0 = time.monotonic()
+        target = SshTarget(opts.ssh, opts.ssh_port, opts.ssh_key, opts.ssh_options)
+        connect_s = time.monotonic() - t0
+        files, argv = payload_files(opts, BOARD_BIN)
+        for path, host in sorted(files.items()):
+            log(opts, f"copying {host} to {opts.ssh}:{path}")
+            target.put(host, path)
+        # ftrace passes need tracefs; a board may only have debugfs mounted.
+        target.run(f"[ -e {ftrace.T}/trace ] || mount -t tracefs nodev {ftrace.T}")
+        manifest = run_passes(target, opts, argv, out, target=f"ssh:{opts.ssh}")
+        manifest["connect_s"] = round(connect_s, 3)
+        manifest["command_host_files"] = {k: str(v) for k, v in sorted(files.items())}
+        manifest["tools"]["sorto"] = __version__
+        final = out.commit(manifest)
+    except BaseException:
+        out.discard()
+        raise
+    return final, manifest

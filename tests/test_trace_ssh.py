@@ -1,0 +1,125 @@
+"""`sorto trace --ssh` against a real OpenSSH server: a private sshd on 127.0.0.1 serving this machine.
+
+This machine stands in for a board: the same shell lines run through ssh,
+host files are copied over the ssh channel, and what the kernel here refuses
+(this host's kernel forbids the function tracers) must come back as skipped
+passes, not as failures or empty logs.  Needs root (sshd, tracefs) and
+OpenSSH (``make deps`` installs it); skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sorto.trace.manifest import sha256
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path(SSHD).exists() or not shutil.which("ssh"),
+                                reason="needs root and OpenSSH (make deps)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    d = tmp_path_factory.mktemp("sshd")
+    d.chmod(0o700)
+    for name in ("host", "client"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)], check=True)
+    (d / "authorized_keys").write_text((d / "client.pub").read_text())
+    (d / "authorized_keys").chmod(0o600)
+    port = _free_port()
+    (d / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host'}\nAuthorizedKeysFile {d / 'authorized_keys'}\n"
+        f"PidFile {d / 'sshd.pid'}\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n")
+    Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation directory
+    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config")], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    opts = ["--ssh-port", str(port), "--ssh-key", str(d / "client"), "--ssh-option", "StrictHostKeyChecking=no",
+            "--ssh-option", f"UserKnownHostsFile={d / 'known_hosts'}"]
+    try:
+        for _ in range(50):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        else:
+            proc.kill()
+            pytest.fail("sshd did not start: " + proc.stdout.read().decode(errors="replace"))
+        yield {"opts": opts, "dir": d}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_trace_over_ssh(sshd: dict, tmp_path: Path) -> None:
+    # A host file given by relative path is copied to the board and run there.
+    prog = tmp_path / "work.sh"
+    prog.write_text("#!/bin/sh\nfor i in 1 2 3 4 5; do cat /proc/self/status > /dev/null; done\n"
+                    "dd if=/dev/zero of=/dev/null bs=4k count=300 2>/dev/null\necho work-done\n")
+    prog.chmod(0o755)
+    out = tmp_path / "trace"
+    proc = subprocess.run([sys.executable, "-m", "sorto", "trace", "--ssh", "root@127.0.0.1", *sshd["opts"],
+                           "--out", str(out), "-q", "--", "./work.sh"], cwd=tmp_path, capture_output=True,
+                          text=True, check=False, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["target"] == "ssh:root@127.0.0.1" and m["kernel_release"] == os.uname().release
+    assert m["command"] == ["/tmp/sorto-trace/bin/work.sh"]
+    assert m["command_host_files"] == {"/tmp/sorto-trace/bin/work.sh": str(prog)}
+    status = {t["tracer"]: t for t in m["tracers"]}
+    # Whatever this kernel refuses is skipped with a reason, never an empty "ok".
+    for t in status.values():
+        assert t["status"] in ("ok", "skipped"), t
+        if t["status"] == "skipped":
+            assert t["reason"], t
+    for name in ("events", "strace_summary", "strace_timestamps", "perf_script", "perf_sched", "memory"):
+        assert status[name]["status"] == "ok", status[name]
+    assert "work-done" in (out / "command_output.txt").read_text()
+    for f in m["files"]:
+        assert sha256(out / f["name"]) == f["sha256"]
+
+    logs = ["strace_summary.txt", "strace_timestamps.txt", "ftrace_events.txt", "perf_script.txt",
+            "perf_sched_latency.txt", "perf_sched_timehist.txt"]
+    parsed = subprocess.run([sys.executable, "-m", "sorto", "parse", *[str(out / n) for n in logs],
+                             "--out", str(tmp_path / "tables"), "--json"], capture_output=True, text=True, check=True)
+    results = {r["type"]: r for r in json.loads(parsed.stdout)}
+    assert set(results) == {"strace_summary", "strace_timestamps", "ftrace_events", "perf_script",
+                            "perf_sched_latency", "perf_sched_timehist"}
+    assert all(r["rows"] > 0 for r in results.values()), results
+    with open(results["strace_summary"]["output"]) as fh:
+        calls = {r["syscall"]: int(r["calls"]) for r in csv.DictReader(fh)}
+    # The script's children ran under -f: five cats opened /proc/self/status, dd read 300 blocks.
+    assert calls["total"] == sum(n for k, n in calls.items() if k != "total")
+    assert calls["read"] >= 300
+    stat = (out / "proc_stat.txt").read_text().splitlines()
+    assert stat and " T " in stat[0]  # first sample: stopped before it ran
+
+
+def test_unreachable_board_fails_cleanly(tmp_path: Path) -> None:
+    out = tmp_path / "never"
+    port = _free_port()  # nothing listens there
+    proc = subprocess.run([sys.executable, "-m", "sorto", "trace", "--ssh", "root@127.0.0.1", "--ssh-port",
+                           str(port), "--out", str(out), "-q", "--", "true"],
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "ssh root@127.0.0.1: cannot run commands" in proc.stderr
+    assert not out.exists()
