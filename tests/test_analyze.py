@@ -229,7 +229,7 @@ def test_guest_sched_preemption_wait(guest_policy: dict) -> None:
     assert ev["wakeup_latency"]["count"] == 0
     assert guest_policy["sched"] == {"policy": "other"}  # 694 us < 1000 us
     tight = analyze(GUEST, Options(sched_latency_us=500)).policy
-    assert tight["sched"] == {"policy": "fifo", "priority": 50}
+    assert tight["sched"] == {"policy": "fifo", "priority": 40}
 
 
 @pytest.fixture(scope="module")
@@ -301,7 +301,7 @@ def test_perf_sched_latency_rows(tmp_path: Path) -> None:
     pol = analyze(d, Options(comm="perf")).policy
     ev = pol["evidence"]["sched"]
     assert ev["perf_sched_latency"][0]["max_delay_ms"] == 1.501  # "perf:2867 ... max: 1.501 ms"
-    assert pol["sched"] == {"policy": "fifo", "priority": 50}  # 1501 us > 1000 us
+    assert pol["sched"] == {"policy": "fifo", "priority": 40}  # 1501 us > 1000 us
 
 
 # ---------------------------------------------------------------------------
@@ -468,5 +468,38 @@ def test_help_lists_every_threshold(capsys: pytest.CaptureFixture[str]) -> None:
     for opt, default in (("--sram-budget", "65536"), ("--scratch-min-share", "0.001"), ("--scratch-max", "32"),
                          ("--irq-min-count", "2"), ("--irq-min-share", "0"), ("--irq-away-share", "0.02"),
                          ("--sched-latency-us", "1000"), ("--sched-min-samples", "1"),
-                         ("--sched-priority", "50"), ("--mlock-min-kb", "64"), ("--sched-policy", "fifo")):
+                         ("--sched-priority", "40"), ("--mlock-min-kb", "64"), ("--sched-policy", "fifo")):
         assert opt in text and f"(default {default}" in text, opt
+
+
+def _smaps_kb(path: Path) -> list[tuple[str, str, dict[str, int]]]:
+    """(range, perms+name, {field: kB}) per mapping of a /proc/PID/smaps file, read independently."""
+    maps: list[tuple[str, str, dict[str, int]]] = []
+    for line in path.read_text().splitlines():
+        m = re.match(r"^([0-9a-f]+-[0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$", line)
+        if m:
+            maps.append((m.group(1), f"{m.group(2)} {m.group(3)}".strip(), {}))
+            continue
+        f = re.match(r"^(\w+):\s+(\d+) kB$", line)
+        if f and maps:
+            maps[-1][2][f.group(1)] = int(f.group(2))
+    return maps
+
+
+def test_guest_memory_trace_locks_what_the_program_touched() -> None:
+    """tests/data/guest-policyprobe: policyprobe wrote 4 MiB of bss; smaps was sampled while it held it."""
+    probe = DATA / "guest-policyprobe"
+    maps = _smaps_kb(probe / "smaps.txt")
+    exe = [m for m in maps if m[1].endswith("/usr/bin/policyprobe")]
+    assert [m[1].split()[0] for m in exe] == ["r-xp", "r--p", "rw-p"]
+    # The bss is the anonymous mapping right after the file's rw mapping.
+    after_rw = maps[maps.index(exe[-1]) + 1]
+    assert after_rw[1] == "rw-p" and after_rw[2]["Referenced"] >= 4096
+    pol = analyze(probe, Options()).policy
+    regions = {m["region"] for m in pol["mlock"]}
+    assert {"text", "data"} <= regions and "heap" not in regions
+    ev = {r["region"]: r for r in pol["evidence"]["mlock"]["regions"]}
+    assert ev["data"]["kb"]["Referenced"] >= after_rw[2]["Referenced"]
+    # text: the read-only mappings of the file (code, and the RELRO page after it)
+    assert ev["text"]["kb"]["Rss"] == exe[0][2]["Rss"] + exe[1][2]["Rss"]
+    policy.normalize(pol)  # schema-valid

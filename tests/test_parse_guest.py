@@ -87,3 +87,46 @@ def test_events_rows(tmp_path: Path) -> None:
         counts[r["event"]] = counts.get(r["event"], 0) + 1
     assert counts == {"softirq_entry": 23, "softirq_exit": 23, "irq_handler_entry": 21, "irq_handler_exit": 21,
                       "sched_switch": 18, "sched_wakeup": 9}
+
+
+# tests/data/guest-policyprobe/: a second `sorto trace --qemu` capture, of
+# `policyprobe 0 1500`, with the strace and memory passes.  Row counts from
+# the files: the -c table has 23 syscall rows plus `total` (31 calls); the
+# -f -r log has 32 syscall lines and the "+++ exited with 0 +++" line.
+PROBE = DATA / "guest-policyprobe"
+
+
+@pytest.mark.parametrize("name,kind,rows", [
+    ("strace_summary.txt", "strace_summary", 24),
+    ("strace_timestamps.txt", "strace_timestamps", 33),
+])
+def test_guest_strace_fixture_detected_and_counted(name: str, kind: str, rows: int, tmp_path: Path) -> None:
+    check_fixture(PROBE / name, kind, rows, tmp_path)
+
+
+def test_guest_strace_summary_total_is_the_sum(tmp_path: Path) -> None:
+    rows = parse(PROBE / "strace_summary.txt", tmp_path)[1]
+    total = next(r for r in rows if r["is_total"] == "true")
+    assert int(total["calls"]) == 31 == sum(int(r["calls"]) for r in rows if r["is_total"] == "false")
+    assert {r["syscall"]: int(r["calls"]) for r in rows}["brk"] == 6
+
+
+def test_guest_strace_timestamps_follow_the_program(tmp_path: Path) -> None:
+    rows = parse(PROBE / "strace_timestamps.txt", tmp_path)[1]
+    assert rows[0]["syscall"] == "execve" and rows[0]["pid"] == "105"
+    sleeps = [r for r in rows if r["syscall"] == "clock_nanosleep"]
+    # policyprobe 0 1500: no sleep before the timed phase, 1.5 s after it.
+    assert [s["args"].split("tv_sec=")[1].split(",")[0] for s in sleeps] == ["0", "1"]
+    assert rows[-1]["kind"] == "exit" and rows[-1]["retval"] == "0"
+
+
+def test_guest_probe_manifest_lists_the_fixtures() -> None:
+    from sorto.trace.manifest import sha256
+
+    m = json.loads((PROBE / "manifest.json").read_text())
+    assert m["command"] == ["/usr/bin/policyprobe", "0", "1500"] and m["target"] == "qemu:6.12.117"
+    status = {t["tracer"]: t["status"] for t in m["tracers"]}
+    assert status["strace_summary"] == status["strace_timestamps"] == status["memory"] == "ok"
+    assert status["perf_script"] == "skipped"  # no perf in the guest
+    for f in m["files"]:
+        assert sha256(PROBE / f["name"]) == f["sha256"], f["name"]

@@ -40,6 +40,7 @@ SCHED_RESET_ON_FORK = 0x40000000
 # jump_label_init().  The key still takes effect (the threads exist).
 THREADIRQS_BOOT_WARNING = "setup_forced_irqthreads"
 INSMOD = "insmod /lib/modules/sorto_hook.ko irq_allow=virtio0"
+TRACE_FIXTURE = Path(__file__).resolve().parents[1] / "data" / "guest-policyprobe"
 
 MLOCK = [{"region": "text"}, {"region": "data"}, {"region": "stack"}]
 FIFO = {"policy": "fifo", "priority": 30, "cpus": [1]}
@@ -83,7 +84,9 @@ def inject(src: Path, pol: dict, out: Path) -> None:
                    check=True)
 
 
-@pytest.fixture(scope="module")
+# Session scope, as the guest of conftest.py: pytest then runs all tests of
+# one kernel before the other, and each kernel's guest boots once.
+@pytest.fixture(scope="session")
 def act_files(guest_art, tmp_path_factory: pytest.TempPathFactory) -> dict:
     d = tmp_path_factory.mktemp(f"act-{guest_art.kernel_series}")
     progs = guest_art.programs
@@ -99,6 +102,14 @@ def act_files(guest_art, tmp_path_factory: pytest.TempPathFactory) -> dict:
     files["/usr/bin/pp-dyn-plain"] = d / "pp-dyn-plain"
     inject(progs / "hello-static", POLICIES["pp-irq"], d / "hello-irq")
     files["/usr/bin/hello-irq"] = d / "hello-irq"
+    # The loop closed: the policy `sorto analyze` derives from a real guest
+    # trace of policyprobe (tests/data/guest-policyprobe), injected back.
+    analyzed = d / "analyzed.json"
+    subprocess.run([sys.executable, "-m", "sorto", "analyze", str(TRACE_FIXTURE), "-o", str(analyzed), "-q"],
+                   check=True)
+    subprocess.run([sys.executable, "-m", "sorto", "inject", str(progs / "policyprobe"), "--policy", str(analyzed),
+                    "-o", str(d / "pp-analyzed"), "-q"], check=True)
+    files["/usr/bin/pp-analyzed"] = d / "pp-analyzed"
     # Outside trusted_paths: the same bytes, never trusted.
     files["/t/pp-mlock"] = d / "pp-mlock"
     files["/t/pp-fifo"] = d / "pp-fifo"
@@ -113,7 +124,7 @@ def act_files(guest_art, tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"cpio": cpio, "sizes": sizes}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def g(guest_art, act_files, tmp_path_factory) -> Iterator[Guest]:
     log = tmp_path_factory.mktemp("console") / f"act-{guest_art.kernel_series}.log"
     guest = Guest(guest_art.zimage, [guest_art.initramfs, act_files["cpio"]], log, append="threadirqs",
@@ -194,6 +205,17 @@ def test_mlock_regions_resident_and_fault_free(g: Guest, act_files: dict, varian
     locked = sizes["text"] + sizes["data"] + int(stack["applied"])
     assert int(after["vmlck_kb"]) * 1024 == locked, (after, rec.actions)
     assert int(after["faults"]) == 0, after
+
+
+def test_policy_from_analyze_removes_the_faults(g: Guest) -> None:
+    """trace -> analyze -> inject -> run: the program the trace was taken of no longer faults on its memory."""
+    before = probe(g, "/usr/bin/policyprobe")
+    after = probe(g, "/usr/bin/pp-analyzed")
+    assert int(before["faults"]) >= 1024 and int(after["faults"]) == 0, (before, after)
+    rec = last_record(g, "/usr/bin/pp-analyzed")
+    assert rec.policy["profile"]["status"] == "profiled"
+    locked = {a["target"] for a in rec.actions if a["kind"] == "mlock" and a["result"] == "applied"}
+    assert {"text", "data"} <= locked, rec.actions
 
 
 @pytest.mark.parametrize("name,want", [

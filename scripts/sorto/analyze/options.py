@@ -48,7 +48,7 @@ class Options:
     sched_latency_us: float = 1000.0
     sched_min_samples: int = 1
     sched_policy: str = "fifo"
-    sched_priority: int = 50
+    sched_priority: int = 40
     mlock_min_kb: int = 64
     lenient: bool = False
 
@@ -76,6 +76,6 @@ HELP = {
                         "running) exceeds this many microseconds",
     "sched_min_samples": "decide on the scheduling policy only with at least this many delay samples",
     "sched_policy": "the real-time policy to suggest (fifo or rr)",
-    "sched_priority": "the real-time priority to suggest (1-99)",
+    "sched_priority": "the real-time priority to suggest (1-99; default below irq threads at 50)",
     "mlock_min_kb": "lock a memory region when smaps shows at least this many kB of it referenced",
 }
