@@ -176,6 +176,13 @@ def test_sorto_hook_recipe(stubs: Path) -> None:
     names = file_uris(d)
     # Every source of the module is in SRC_URI, and nothing else.
     assert sorted(names) == sorted(p.name for p in files.iterdir() if p.is_file())
+    # No options by default: no modprobe.d file, the module's safe defaults.
+    assert "sorto_hook" not in (d.getVar("KERNEL_MODULE_PROBECONF") or "").split()
+    assert not d.getVar("module_conf_sorto_hook")
+    opt = bbparse.parse_recipe(bbparse.base_datastore(stubs, extra={"SORTO_HOOK_OPTIONS": "irq_allow=virtio0 "}),
+                               recipe)[""]
+    assert "sorto_hook" in opt.getVar("KERNEL_MODULE_PROBECONF").split()
+    assert opt.getVar("module_conf_sorto_hook") == "options sorto_hook irq_allow=virtio0"
     for n in names:
         assert (files / n).is_file(), n
     check_lic_files(d, files)

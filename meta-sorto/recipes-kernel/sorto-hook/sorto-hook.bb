@@ -43,3 +43,11 @@ inherit module
 
 RPROVIDES:${PN} += "kernel-module-sorto-hook"
 KERNEL_MODULE_AUTOLOAD += "sorto_hook"
+
+# The administrator's limits of docs/security.md as module options, written
+# to /etc/modprobe.d/sorto_hook.conf by oe-core's module packaging, e.g. in
+# local.conf: SORTO_HOOK_OPTIONS = "irq_allow=virtio0 max_rt_prio=30".
+# Empty (the default) keeps the module's own safe defaults and writes no file.
+SORTO_HOOK_OPTIONS ??= ""
+KERNEL_MODULE_PROBECONF += "${@'sorto_hook' if d.getVar('SORTO_HOOK_OPTIONS').strip() else ''}"
+module_conf_sorto_hook = "${@('options sorto_hook ' + d.getVar('SORTO_HOOK_OPTIONS').strip()) if d.getVar('SORTO_HOOK_OPTIONS').strip() else ''}"
