@@ -233,7 +233,7 @@ def test_sched_read_back_from_inside(g: Guest, name: str, want: tuple) -> None:
 
 def test_irq_thread_deferred_while_running_then_restored(g: Guest, irq_orig: tuple) -> None:
     base = stats(g)
-    out = g.check(f"/usr/bin/pp-irq 3000 > /tmp/o & sleep 1; {IRQ_STATE}; cat {DBG}/deferred; wait; cat /tmp/o",
+    out = g.check(f"/usr/bin/pp-irq 5000 > /tmp/o & sleep 1; {IRQ_STATE}; cat {DBG}/deferred; wait; cat /tmp/o",
                   timeout=120)
     during = irq_states(out)[0]
     # The program runs SCHED_FIFO 30 on CPU 0: the thread goes to FIFO 29, off CPU 0.
@@ -249,8 +249,10 @@ def test_irq_thread_deferred_while_running_then_restored(g: Guest, irq_orig: tup
 
 
 def test_overlapping_programs_get_the_lowest_and_restore_once(g: Guest, irq_orig: tuple) -> None:
-    cmd = (f"/usr/bin/pp-irq 7000 > /dev/null & sleep 0.5; /usr/bin/pp-irq-low 3000 > /dev/null & sleep 1.5; "
-           f"{IRQ_STATE}; sleep 4; {IRQ_STATE}; wait")
+    # Generous margins: sampling the thread forks and execs a few programs,
+    # which takes seconds on a slow emulated guest (KASAN, lockdep).
+    cmd = (f"/usr/bin/pp-irq 12000 > /dev/null & sleep 0.5; /usr/bin/pp-irq-low 3000 > /dev/null & sleep 2; "
+           f"{IRQ_STATE}; sleep 5; {IRQ_STATE}; wait")
     out = g.check(cmd, timeout=180)
     both, only_first = irq_states(out)
     assert both == (0, 19, 1, "1"), out  # below the lower of FIFO 30 and FIFO 20, away from CPU 0
@@ -270,7 +272,7 @@ def test_thousand_short_runs_leave_nothing_behind(g: Guest, irq_orig: tuple) -> 
 
 
 def test_unload_while_deferred_restores(g: Guest, irq_orig: tuple) -> None:
-    out = g.check(f"/usr/bin/pp-irq 4000 > /dev/null & sleep 1; {IRQ_STATE}; rmmod sorto_hook; {IRQ_STATE}; wait",
+    out = g.check(f"/usr/bin/pp-irq 6000 > /dev/null & sleep 1; {IRQ_STATE}; rmmod sorto_hook; {IRQ_STATE}; wait",
                   timeout=120)
     during, after_rmmod = irq_states(out)
     assert during == (0, 29, 1, "1") and after_rmmod == irq_orig, out
@@ -285,7 +287,7 @@ def test_unload_while_deferred_restores(g: Guest, irq_orig: tuple) -> None:
 def test_untrusted_binary_gets_no_privileged_action(g: Guest, irq_orig: tuple, setup: str, run: str,
                                                      reason: str) -> None:
     g.check(setup)
-    out = g.check(f"{run} 2000 > /tmp/o & sleep 1; {IRQ_STATE}; wait; cat /tmp/o", timeout=120)
+    out = g.check(f"{run} 4000 > /tmp/o & sleep 1; {IRQ_STATE}; wait; cat /tmp/o", timeout=120)
     assert irq_states(out)[0] == irq_orig, out  # the interrupt thread was never touched
     got = dict(t.split("=", 1) for t in re.search(r"^policyprobe (.*)$", out, re.M).group(1).split())
     assert int(got["policy"]) == 0 and int(got["prio"]) == 0, got  # no real-time class
