@@ -2,7 +2,7 @@
 
 Builds (or reuses) the test guest, injects ``examples/demo-policy.yaml`` into
 a demo program, boots the patched kernel, loads sorto_hook, runs the program
-and prints what the module received next to ``sorto show`` of the same file,
+and prints what the module received (and what it applied) next to ``sorto show`` of the same file,
 then says whether the two agree.
 """
 
