@@ -9,10 +9,16 @@ import pytest
 from ..conftest import REPO
 
 
-def test_exec_overhead_bench_runs(guest_art, capsys: pytest.CaptureFixture[str]) -> None:
-    spec = importlib.util.spec_from_file_location("exec_overhead", REPO / "scripts" / "bench" / "exec_overhead.py")
+def load_bench(name: str):
+    """Import scripts/bench/NAME.py (not a package) as a module."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / "bench" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return mod
+
+
+def test_exec_overhead_bench_runs(guest_art, capsys: pytest.CaptureFixture[str]) -> None:
+    mod = load_bench("exec_overhead")
     assert mod.main(["--kernel", guest_art.kernel_series, "--execs", "5", "--rounds", "1"]) == 0
     out = capsys.readouterr().out
     rows = {line.split("  ")[0]: line for line in out.splitlines()}
@@ -22,9 +28,7 @@ def test_exec_overhead_bench_runs(guest_art, capsys: pytest.CaptureFixture[str])
 
 
 def test_policy_effect_bench_runs(guest_art, capsys: pytest.CaptureFixture[str]) -> None:
-    spec = importlib.util.spec_from_file_location("policy_effect", REPO / "scripts" / "bench" / "policy_effect.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_bench("policy_effect")
     assert mod.main(["--kernel", guest_art.kernel_series, "--rounds", "1", "--samples", "20"]) == 0
     out = capsys.readouterr().out
     rows = {line[:30].strip(): line.split() for line in out.splitlines()}

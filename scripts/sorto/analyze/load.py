@@ -34,6 +34,7 @@ from ..parse import PARSERS
 from ..parse import detect as _detect
 from ..parse.base import Context, MalformedLine
 from ..progress import QUIET, Progress
+from ..trace.manifest import sha256
 
 MANIFEST = "manifest.json"
 SMAPS_GLOB = "smaps*.txt"
@@ -41,13 +42,8 @@ SYMBOL_GLOBS = ("System.map*", "vmlinux*")
 ROW_PROGRESS = 50000
 
 
-def sha256_file(path: Path) -> str:
-    """SHA-256 of a file, read in chunks (traces can be large)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+# One hash function for what sorto trace wrote into the manifest and what is read back.
+sha256_file = sha256
 
 
 @dataclass

@@ -13,6 +13,7 @@ from ..errors import SortoError
 
 
 def sha256(path: Path) -> str:
+    """SHA-256 of a file, read in chunks (traces can be large)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
