@@ -15,7 +15,7 @@ APT_PKGS="gcc-arm-linux-gnueabihf libc6-dev-armhf-cross binutils-arm-linux-gnuea
 qemu-system-arm qemu-user bc bison flex libssl-dev libelf-dev cpio kmod xz-utils file
 linux-source-6.12 linux-source-6.1 clang libclang-rt-14-dev llvm make perl python3-pip python3-venv
 gzip patch git strace linux-perf openssh-client openssh-server"
-GUEST_DEBS="busybox-static:armhf hello:armhf strace:armhf"
+GUEST_DEBS="busybox-static:armhf hello:armhf strace:armhf util-linux:armhf"
 CACHE="${SORTO_CACHE:-$HOME/.cache/sorto}"
 NATIVE="$(dpkg --print-architecture)"
 

@@ -365,17 +365,21 @@ def payload_cpio(art: GuestArtifacts, files: dict[str, Path], out: Path) -> Path
 
 
 def build_initramfs(series: str, tool: Path, module: Path, progs: Path, root: Path, progress: bool) -> Path:
-    """Assemble the base initramfs: busybox, strace, glibc for dynamic programs, module, programs."""
+    """Assemble the base initramfs: busybox, strace, chrt, glibc for dynamic programs, module, programs."""
     bb = busybox(root, progress)
     # strace for `sorto trace` and for tracing a program the way users do; it
     # needs nothing beyond glibc (GUEST_LIBS).
     strace = guest_deb_file(root, "strace", "usr/bin/strace", progress)
+    # chrt (util-linux): what users run today instead of a policy, for the
+    # baseline column of the effect benchmark (busybox has taskset, not chrt).
+    chrt = guest_deb_file(root, "util-linux", "usr/bin/chrt", progress)
     libs = {f"/lib/{n}": (CROSS_LIBDIR / n).resolve() for n in GUEST_LIBS}
     for p in libs.values():
         if not p.is_file():
             raise SortoError(f"{p}: missing (libc6-armhf-cross)")
     init = HERE / "init.sh"
-    files = {"/bin/busybox": bb, "/init": init, "/lib/modules/sorto_hook.ko": module, "/usr/bin/strace": strace}
+    files = {"/bin/busybox": bb, "/init": init, "/lib/modules/sorto_hook.ko": module, "/usr/bin/strace": strace,
+             "/usr/bin/chrt": chrt}
     files.update(libs)
     for p in sorted(progs.iterdir()):
         if p.name != "done":
