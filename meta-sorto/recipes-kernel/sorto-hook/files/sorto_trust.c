@@ -184,7 +184,7 @@ static const char *sorto_untrusted_reason(struct linux_binprm *bprm)
 		return "user-namespace";
 	if (!uid_eq(inode->i_uid, GLOBAL_ROOT_UID))
 		return "owner-not-root";
-	if (inode->i_mode & (0020 | 0002))
+	if (inode->i_mode & 0022)	/* group or other may write */
 		return "writable-by-group-or-others";
 	if (file->f_path.mnt->mnt_flags & MNT_NOSUID)
 		return "nosuid-mount";
