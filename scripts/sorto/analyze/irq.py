@@ -85,8 +85,8 @@ def scan(evs: list[Event], pids: set[int]) -> dict[str, Source]:
                 open_irq[e.cpu][0].untimed += 1  # nested or lost exit: the earlier one has no time
             open_irq[e.cpu] = (s, e.ts, pre)
             window[e.cpu] = s
-        elif e.kind == "irq_exit":
-            o = open_irq.pop(e.cpu, None)
+        elif e.kind in ("irq_exit", "softirq_exit"):
+            o = (open_irq if e.kind == "irq_exit" else open_soft).pop(e.cpu, None)
             if o and o[0].num == e.num and o[2]:
                 o[0].handler_us += (e.ts - o[1]) * 1e6
             elif o and o[2]:
@@ -99,12 +99,6 @@ def scan(evs: list[Event], pids: set[int]) -> dict[str, Source]:
             if pre:
                 s.preempted += 1
             open_soft[e.cpu] = (s, e.ts, pre)
-        elif e.kind == "softirq_exit":
-            o = open_soft.pop(e.cpu, None)
-            if o and o[0].num == e.num and o[2]:
-                o[0].handler_us += (e.ts - o[1]) * 1e6
-            elif o and o[2]:
-                o[0].untimed += 1
         elif e.kind == "wakeup" and e.other_pid in pids:
             soft = open_soft.get(e.cpu)
             if soft is not None:
