@@ -14,7 +14,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from .. import __version__
 from ..errors import SortoError
 from .manifest import OutDir
 from .run import TraceOptions, log, run_passes
@@ -70,11 +69,10 @@ def trace_qemu(opts: TraceOptions) -> tuple[Path, dict]:
             t0 = time.monotonic()
             with Guest(art.zimage, parts, console) as g:
                 boot_s = time.monotonic() - t0
-                manifest = run_passes(g, opts, argv, out, target="qemu")
+                manifest = run_passes(g, opts, argv, out, target=f"qemu:{g.release}", kernel_series=opts.kernel,
+                                      files=files)
                 manifest["boot_s"] = round(boot_s, 3)
-                manifest["command_host_files"] = {k: str(v) for k, v in sorted(files.items())}
                 manifest["tools"]["qemu"] = _qemu_version()
-                manifest["tools"]["sorto"] = __version__
         final = out.commit(manifest)
     except BaseException:
         out.discard()

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Protocol
 
+from .. import __version__
 from . import ftrace, userpasses
 from .manifest import OutDir
 
@@ -54,8 +55,13 @@ def log(opts: TraceOptions, msg: str) -> None:
         print(f"[sorto trace] {msg}", file=sys.stderr, flush=True)
 
 
-def run_passes(g: Target, opts: TraceOptions, argv: list[str], out: OutDir, target: str) -> dict:
-    """Run every pass the target can run; write the logs into ``out``; return the manifest."""
+def run_passes(g: Target, opts: TraceOptions, argv: list[str], out: OutDir, target: str,
+               kernel_series: str | None, files: dict[str, Path]) -> dict:
+    """Run every pass the target can run; write the logs into ``out``; return the manifest.
+
+    ``target`` names it in the manifest; ``kernel_series`` is derived from the
+    release when None; ``files`` are the host files shipped for the command.
+    """
     probe = ftrace.parse_probe(g.check(ftrace.probe_line()))
     userpasses.parse_probe(g.check(userpasses.probe_line()), probe)
     release = probe["release"] or g.release
@@ -110,12 +116,13 @@ def run_passes(g: Target, opts: TraceOptions, argv: list[str], out: OutDir, targ
     return {
         "sorto_trace": 1,
         "command": argv,
-        "target": f"{target}:{release}" if target == "qemu" else target,
+        "target": target,
         "kernel_release": release,
-        "kernel_series": opts.kernel if target == "qemu" else ".".join(release.split(".")[:2]),
+        "kernel_series": kernel_series or ".".join(release.split(".")[:2]),
         "tools": {"ftrace": {"available_tracers": probe["tracers"], "events": probe["events"],
                              "trace_stat": probe["profile_files"]},
-                  "strace": probe["strace"], "perf": probe["perf"], "proc_smaps": probe["proc"]},
+                  "strace": probe["strace"], "perf": probe["perf"], "proc_smaps": probe["proc"],
+                  "sorto": __version__},
         "settings": {"buffer_size_kb": opts.buffer_kb, "max_lines": opts.max_lines, "overwrite": True,
                      "function_profile_scope": "system-wide while the command ran",
                      "function_scope": "set_ftrace_pid = command pid, function-fork on",
@@ -126,4 +133,5 @@ def run_passes(g: Target, opts: TraceOptions, argv: list[str], out: OutDir, targ
         "duration_s": round(duration, 3),
         "exit_status": next((r["exit_status"] for r in ok if r["exit_status"]), 0 if ok else None),
         "tracers": results,
+        "command_host_files": {k: str(v) for k, v in sorted(files.items())},
     }

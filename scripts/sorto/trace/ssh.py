@@ -15,7 +15,6 @@ import subprocess
 import time
 from pathlib import Path
 
-from .. import __version__
 from ..errors import SortoError
 from . import ftrace
 from .manifest import OutDir
@@ -88,10 +87,8 @@ def trace_ssh(opts: TraceOptions) -> tuple[Path, dict]:
             target.put(host, path)
         # ftrace passes need tracefs; a board may only have debugfs mounted.
         target.run(f"[ -e {ftrace.T}/trace ] || mount -t tracefs nodev {ftrace.T}")
-        manifest = run_passes(target, opts, argv, out, target=f"ssh:{opts.ssh}")
+        manifest = run_passes(target, opts, argv, out, target=f"ssh:{opts.ssh}", kernel_series=None, files=files)
         manifest["connect_s"] = round(connect_s, 3)
-        manifest["command_host_files"] = {k: str(v) for k, v in sorted(files.items())}
-        manifest["tools"]["sorto"] = __version__
         final = out.commit(manifest)
     except BaseException:
         out.discard()
