@@ -261,6 +261,7 @@ void sorto_apply_mlock(const struct sorto_policy *pol,
 	struct mm_struct *mm = current->mm;
 	unsigned long rlim = rlimit(RLIMIT_MEMLOCK), limit = rlim;
 	const char *limit_why = "rlimit-memlock";
+	bool need_path = false;
 	char *buf;
 	int i;
 
@@ -278,8 +279,12 @@ void sorto_apply_mlock(const struct sorto_policy *pol,
 		limit = sorto_max_locked_bytes;
 		limit_why = "admin-max-locked-bytes";
 	}
-	buf = kmalloc(PATH_MAX, GFP_KERNEL);
-	if (!buf) {
+	/* A path buffer only for file regions named by path (d_path()). */
+	for (i = 0; i < pol->n_mlock; i++)
+		need_path |= pol->mlock[i].region == SORTO_REGION_FILE &&
+			     strchr(pol->mlock[i].name.s, '/');
+	buf = need_path ? kmalloc(PATH_MAX, GFP_KERNEL) : NULL;
+	if (need_path && !buf) {
 		sorto_action(log, "mlock", "-", "-", "0", SORTO_FAILED,
 			     "no-memory");
 		return;
