@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 CROSS_GCC = "arm-linux-gnueabihf-gcc"
 EXAMPLES = REPO / "examples"
+
+# Tools installed by pip with the test extra (ruff, oelint-adv, kas, the
+# bitbake-setup scripts) live next to the interpreter running the tests, in
+# .venv/bin, which `make test` does not put on PATH: find them there first,
+# for shutil.which and for every subprocess the tests start.
+_ENV_BIN = str(Path(sys.executable).parent)
+if _ENV_BIN not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = os.pathsep.join([_ENV_BIN, os.environ.get("PATH", "")])
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
