@@ -102,6 +102,37 @@ def test_kas_sorto_qemuarm() -> None:
         assert "kas build kas/sorto-qemuarm.yml" in doc.read_text(), doc
 
 
+def test_kas_sorto_qemuarm_wrynose() -> None:
+    """wrynose has no poky: oe-core, BitBake as its sibling, meta-openembedded, all pinned."""
+    cfg = merged(KAS_DIR / "sorto-qemuarm-wrynose.yml")
+    assert cfg["machine"] == "qemuarm" and cfg["target"] == ["sorto-image-minimal"]
+    assert cfg["distro"] == "nodistro"
+    assert "poky" not in cfg["repos"]
+    branches = {"bitbake": "2.18", "openembedded-core": "wrynose", "meta-openembedded": "wrynose"}
+    for name, branch in branches.items():
+        repo = cfg["repos"][name]
+        assert re.fullmatch(r"[0-9a-f]{40}", repo["commit"]), f"{name} is not pinned by commit"
+        assert repo["branch"] == branch, name
+    # the commits are those of the snapshots the real parse runs against
+    snapshots = " ".join(p.name for p in (REPO.parent / "shared" / "yocto").glob("*.tar.xz"))
+    for name in ("openembedded-core", "meta-openembedded"):
+        assert f"{name}-wrynose-{cfg['repos'][name]['commit'][:8]}" in snapshots, name
+    assert f"bitbake-2.18-{cfg['repos']['bitbake']['commit'][:8]}" in snapshots
+    assert cfg["repos"]["bitbake"]["layers"] == {".": "disabled"}
+    assert list(cfg["repos"]["openembedded-core"]["layers"]) == ["meta"]
+    assert set(cfg["repos"]["meta-openembedded"]["layers"]) == {"meta-oe", "meta-python"}
+    conf = "\n".join(cfg["local_conf_header"].values())
+    assert 'DISTRO_FEATURES:append = " sorto"' in conf and 'INHERIT += "sorto"' in conf
+    assert 'PREFERRED_PROVIDER_virtual/kernel = "linux-yocto"' in conf
+
+
+def test_kas_scarthgap_pins_match_snapshots() -> None:
+    cfg = merged(KAS_DIR / "sorto-qemuarm.yml")
+    snapshots = " ".join(p.name for p in (REPO.parent / "shared" / "yocto").glob("*.tar.xz"))
+    for name in ("poky", "meta-openembedded"):
+        assert f"{name}-scarthgap-{cfg['repos'][name]['commit'][:8]}" in snapshots, name
+
+
 def test_kas_4_14_on_top() -> None:
     cfg = merged(KAS_DIR / "sorto-qemuarm-4.14.yml")
     assert yaml.safe_load((KAS_DIR / "sorto-qemuarm-4.14.yml").read_text())["header"]["includes"] == [
