@@ -20,7 +20,9 @@
  * execs another program, or when this module is unloaded.  Overlapping
  * programs get the lowest of their wishes.  Without threaded interrupts
  * there are no such threads: the request is recorded as skipped and
- * nothing is changed.
+ * nothing is changed.  A kernel without CONFIG_TRACEPOINTS (selected by
+ * any tracer) cannot tell the module when a program exits: deferral is
+ * then off and every request is refused with "no-exit-tracepoint".
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -495,6 +497,15 @@ int sorto_irq_init(void)
 	struct tracepoint *tp = NULL;
 	int err;
 
+	/*
+	 * Without tracepoints the kernel exports no tracepoint API: the
+	 * constant condition drops every call to it, so the module still
+	 * links and loads, with interrupt deferral off.
+	 */
+	if (!IS_ENABLED(CONFIG_TRACEPOINTS)) {
+		pr_warn("kernel without CONFIG_TRACEPOINTS: interrupt deferral off\n");
+		return 0;
+	}
 	for_each_kernel_tracepoint(sorto_find_tp, &tp);
 	if (!tp) {
 		pr_warn("no sched_process_exit tracepoint: interrupt deferral off\n");
@@ -514,7 +525,7 @@ void sorto_irq_exit(void)
 {
 	struct sorto_holder *h, *tmp;
 
-	if (sorto_exit_tp) {
+	if (IS_ENABLED(CONFIG_TRACEPOINTS) && sorto_exit_tp) {
 		tracepoint_probe_unregister(sorto_exit_tp, sorto_exit_probe,
 					    NULL);
 		tracepoint_synchronize_unregister();
