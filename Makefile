@@ -34,11 +34,16 @@ deps: $(VENV)/.deps-stamp
 demo: deps
 	$(PY) -m sorto.demo
 
+# Two workers: each kernel's QEMU tests run on one of them (tests/qemu/conftest.py
+# groups them), so the 6.12 and 6.1 guests boot side by side on 2 cores.
+PYTEST_JOBS ?= 2
+PYTEST := $(PY) -m pytest -n $(PYTEST_JOBS) --dist loadgroup
+
 test: deps
-	$(PY) -m pytest tests
+	$(PYTEST) tests
 
 test-fast: deps
-	$(PY) -m pytest tests -m 'not qemu'
+	$(PYTEST) tests -m 'not qemu'
 
 bench: deps
 	$(PY) scripts/bench/exec_overhead.py

@@ -26,6 +26,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/qemu/" in str(item.fspath):
             item.add_marker(pytest.mark.qemu)
+            # Under pytest-xdist (--dist loadgroup) each kernel's tests stay on
+            # one worker, which builds and boots that kernel's guests once.
+            kernel = getattr(item, "callspec", None) and item.callspec.params.get("kernel")
+            if kernel:
+                item.add_marker(pytest.mark.xdist_group(f"kernel-{kernel}"))
 
 
 def cap_record() -> bytes:
