@@ -20,7 +20,7 @@ from .bbparse import LAYER
 
 KERNEL_PATCHES = REPO / "kernel-patches"
 APPEND = LAYER / "recipes-kernel" / "linux" / "linux-yocto_%.bbappend"
-SUPPORTED = ["6.12", "6.1", "4.14"]
+SUPPORTED = ["6.18", "6.12", "6.6", "6.1", "4.14"]
 
 
 @pytest.fixture(scope="module")
