@@ -14,7 +14,8 @@ export DEBIAN_FRONTEND=noninteractive
 APT_PKGS="gcc-arm-linux-gnueabihf libc6-dev-armhf-cross binutils-arm-linux-gnueabihf
 qemu-system-arm qemu-user bc bison flex libssl-dev libelf-dev cpio kmod xz-utils file
 linux-source-6.12 linux-source-6.1 clang libclang-rt-14-dev llvm make perl python3-pip python3-venv
-gzip patch git strace linux-perf openssh-client openssh-server"
+gzip patch git strace linux-perf openssh-client openssh-server
+chrpath diffstat gawk locales acl zstd"
 GUEST_DEBS="busybox-static:armhf hello:armhf strace:armhf util-linux:armhf"
 CACHE="${SORTO_CACHE:-$HOME/.cache/sorto}"
 NATIVE="$(dpkg --print-architecture)"
@@ -81,6 +82,15 @@ for p in $APT_PKGS; do
 done
 # shellcheck disable=SC2086
 [ -z "$missing" ] || apt_retry "$NATIVE" install -y -q --no-install-recommends $APT_PKGS
+
+# BitBake (tests/layer, real parses of the layer) wants the en_US.UTF-8 locale;
+# chrpath, diffstat and gawk above are host tools its sanity check asks for,
+# zstd reads its signature files, acl gives its unprivileged user a way through root's 0700 home to the cache.
+if ! locale -a 2>/dev/null | grep -qix 'en_US.utf8'; then
+	sed -i 's/^# *\(en_US.UTF-8 UTF-8\)/\1/' /etc/locale.gen
+	grep -q '^en_US.UTF-8 UTF-8' /etc/locale.gen || echo 'en_US.UTF-8 UTF-8' >>/etc/locale.gen
+	locale-gen
+fi
 
 # armhf packages for the guest: downloaded, never installed on the host.
 dpkg --print-foreign-architectures | grep -qx armhf || dpkg --add-architecture armhf

@@ -50,14 +50,15 @@ SORTO_ELF_MACHINE[doc] = "ELF e_machine to mark when HOST_ARCH is not in sorto_l
 SORTO_CMD ?= "sorto"
 
 python sorto_package_inject() {
-    import sorto_layer.package as sp
-
-    if not sp.enabled(d):
+    # Full names, no "import ... as": BitBake's codeparser links a call to a
+    # BBIMPORTS function only when written as sorto_layer.<module>.<function>,
+    # and only then do the variables those functions read enter the signature.
+    if not sorto_layer.package.enabled(d):
         return
     try:
-        cfg = sp.Config.from_datastore(d)
-        report = sp.inject_tree(d.getVar("PKGD"), cfg)
-    except sp.SortoLayerError as exc:
+        cfg = sorto_layer.package.read_config(d)
+        report = sorto_layer.package.inject_tree(d.getVar("PKGD"), cfg)
+    except sorto_layer.package.SortoLayerError as exc:
         bb.fatal(str(exc))
     for m in report.marked:
         kind = "default policy" if m.default else "policy %s" % os.path.basename(str(m.policy))
@@ -67,15 +68,17 @@ python sorto_package_inject() {
         bb.debug(1, "sorto: /%s left alone: %s" % (rel, why))
 }
 # Absolute paths differ between build hosts; the contents of the policy files
-# enter the signature through file-checksums below.
+# (and of lib/sorto_layer) enter the signature through file-checksums below.
 sorto_package_inject[vardepsexclude] += "SORTO_POLICY_DIR SORTO_DEFAULT_POLICY SORTO_LAYERDIR PATH UNPACKDIR WORKDIR"
 sorto_package_inject[vardeps] += "SORTO_EXCLUDE_DIRS SORTO_ELF_MACHINE OBJCOPY"
+sorto_layer.package.read_config[vardepsexclude] = "SORTO_POLICY_DIR SORTO_DEFAULT_POLICY PATH UNPACKDIR WORKDIR"
 
 sorto_package_inject[doc] = "Inject the policy section into every target executable of PKGD (after strip)."
 
 PACKAGESPLITFUNCS:prepend:class-target = "${@bb.utils.contains('DISTRO_FEATURES', 'sorto', 'sorto_package_inject ', '', d)}"
 do_package[depends] += "${@'python3-sorto-native:do_populate_sysroot' if sorto_layer.package.enabled(d) else ''}"
 do_package[file-checksums] += "${@sorto_layer.package.file_checksums(d) if sorto_layer.package.enabled(d) else ''}"
+do_package_qa[file-checksums] += "${@sorto_layer.package.file_checksums(d) if sorto_layer.package.enabled(d) else ''}"
 
 # Package QA: an executable of a target package without the section fails the
 # package when the feature is on (INSANE_SKIP:<pkg> += "sorto-section" to waive).
@@ -85,16 +88,14 @@ ERROR_QA:append:class-target = "${@bb.utils.contains('DISTRO_FEATURES', 'sorto',
 def package_qa_check_sorto_section(pkg, d, messages=None):
     # messages is passed by oe-core releases whose QA tests collect messages;
     # handle_error works on all of them.
-    import sorto_layer.package as sp
-
-    if not sp.enabled(d):
+    if not sorto_layer.package.enabled(d):
         return True
     try:
-        cfg = sp.Config.from_datastore(d)
-    except sp.SortoLayerError as exc:
+        cfg = sorto_layer.package.read_config(d)
+    except sorto_layer.package.SortoLayerError as exc:
         oe.qa.handle_error("sorto-section", str(exc), d)
         return False
-    missing = sp.find_unmarked(os.path.join(d.getVar("PKGDEST"), pkg), cfg)
+    missing = sorto_layer.package.find_unmarked(os.path.join(d.getVar("PKGDEST"), pkg), cfg)
     for rel in missing:
         oe.qa.handle_error("sorto-section",
                            "%s: /%s is an executable without the .elf_hook_module_data section" % (pkg, rel), d)

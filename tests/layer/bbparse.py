@@ -1,5 +1,8 @@
 """BitBake's own parser over meta-sorto, offline, with stand-ins for oe-core.
 
+Used where the real parses of test_yocto.py cannot reach (see test_parse.py)
+and to give test_package_class.py a datastore with the layer's configuration.
+
 PyPI's ``bitbake-setup`` ships ``bb`` without ``hashserv``: empty modules take
 its place (the parser never calls it).  Classes and files the layer takes from
 openembedded-core are written as empty stand-ins into a temporary BBPATH
@@ -33,14 +36,12 @@ STUB_CLASSES = {
     "module": "",
     "kernel": "",
     "python_setuptools_build_meta": "",
-    "packagegroup": "",
     "native": 'CLASSOVERRIDE = "class-native"\n',
     "nativesdk": 'CLASSOVERRIDE = "class-nativesdk"\n',
 }
 # oe-core files the layer requires.
 STUB_FILES = {
     "recipes-kernel/linux/linux-yocto.inc": "",
-    "recipes-core/images/core-image-minimal.bb": 'IMAGE_INSTALL = "packagegroup-core-boot"\n',
 }
 
 

@@ -169,3 +169,32 @@ def test_layer_python_has_no_bitbake_import() -> None:
                 continue
             for name in names:
                 assert name.split(".")[0] in sys.stdlib_module_names, f"{p.name}:{node.lineno} imports {name}"
+
+
+def test_bbimports_modules_bind_only_their_own_callables() -> None:
+    """Replay what BitBake does with BBIMPORTS, without BitBake.
+
+    ``addpylib`` imports each module listed in ``sorto_layer.BBIMPORTS`` and
+    hands every public callable of it to ``bb.codeparser.add_module_functions``,
+    which on BitBake 2.8 (scarthgap) calls ``inspect.getsourcelines`` on each:
+    a name bound by an import (``collections.abc.Callable``, a typing alias)
+    has no source there and stopped every parse with "could not find class
+    definition".  Every public callable must be defined in its own module.
+    """
+    import importlib
+    import inspect
+
+    lib = str(LAYER / "lib")
+    if lib not in sys.path:
+        sys.path.append(lib)
+    pkg = importlib.import_module("sorto_layer")
+    assert pkg.BBIMPORTS
+    for name in pkg.BBIMPORTS:
+        mod = importlib.import_module(f"sorto_layer.{name}")
+        public = [a for a in dir(mod) if not a.startswith("_") and callable(getattr(mod, a))]
+        assert public, name
+        for attr in public:
+            obj = getattr(mod, attr)
+            assert inspect.getsourcefile(obj) == mod.__file__, f"sorto_layer.{name}.{attr} is not defined there"
+            lines, _ = inspect.getsourcelines(obj)
+            assert lines, f"sorto_layer.{name}.{attr}"

@@ -202,7 +202,7 @@ def test_inject_tree(tree: dict) -> None:
     ino_before = {rel: (pkgd / rel).stat().st_ino for rel in before}
     modes = {rel: (pkgd / rel).stat().st_mode for rel in before}
 
-    cfg = sp.Config.from_datastore(d)
+    cfg = sp.read_config(d)
     assert cfg.default_policy == LAYER / "files" / "sorto-default-policy.yaml"
     report = sp.inject_tree(pkgd, cfg)
 
@@ -256,7 +256,7 @@ def test_qa_flags_executable_without_section(tree: dict) -> None:
     import sorto_layer.package as sp
 
     pkgd = tree["pkgd"]
-    cfg = sp.Config.from_datastore(tree["d"])
+    cfg = sp.read_config(tree["d"])
     assert sorted(sp.find_unmarked(pkgd, cfg)) == sorted(EXECS)
     sp.inject_tree(pkgd, cfg)
     cc(pkgd / "usr/bin/late", HELLO, '-DGREETING="late"', "-DEXIT=0")
@@ -272,7 +272,7 @@ def test_bad_policy_stops_with_file_and_field(tree: dict) -> None:
     bad.write_text("version: 1\nsched:\n  policy: fifo\n  priority: 500\n")
     before = sha(tree["pkgd"] / "usr/bin/hello-static")
     with pytest.raises(sp.SortoLayerError) as exc:
-        sp.inject_tree(tree["pkgd"], sp.Config.from_datastore(tree["d"]))
+        sp.inject_tree(tree["pkgd"], sp.read_config(tree["d"]))
     msg = str(exc.value)
     assert "hello-static.yaml" in msg and "sched.priority" in msg, msg
     assert sha(tree["pkgd"] / "usr/bin/hello-static") == before
@@ -284,9 +284,9 @@ def test_unknown_arch_needs_machine(tree: dict) -> None:
     d = tree["d"]
     d.setVar("HOST_ARCH", "or1k")
     with pytest.raises(sp.SortoLayerError, match="SORTO_ELF_MACHINE"):
-        sp.Config.from_datastore(d)
+        sp.read_config(d)
     d.setVar("SORTO_ELF_MACHINE", "40")
-    assert sp.Config.from_datastore(d).machine == 40
+    assert sp.read_config(d).machine == 40
 
 
 def test_file_checksums_and_enabled(tree: dict) -> None:
@@ -296,6 +296,10 @@ def test_file_checksums_and_enabled(tree: dict) -> None:
     assert sp.enabled(d)
     entries = sp.file_checksums(d).split()
     assert f"{LAYER / 'files' / 'sorto-default-policy.yaml'}:True" in entries
+    # the library's own sources: what the codeparser does not hash (helpers; all code on BitBake 2.8)
+    lib = sorted((LAYER / "lib" / "sorto_layer").glob("*.py"))
+    assert [e for e in entries if "/lib/sorto_layer/" in e] == [f"{p.resolve()}:True" for p in lib]
+    assert {p.name for p in lib} >= {"__init__.py", "elf.py", "kernel.py", "package.py"}
     assert f"{tree['user'] / 'demo'}:True" in entries
     d.setVar("CLASSOVERRIDE", "class-native")
     assert not sp.enabled(d)

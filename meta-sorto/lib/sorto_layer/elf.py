@@ -15,9 +15,12 @@ Anything malformed reads as "not an ELF we touch": the class never guesses.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
-from dataclasses import dataclass
-from pathlib import Path
+import typing
+
+if typing.TYPE_CHECKING:
+    import pathlib
 
 SECTION_NAME = b".elf_hook_module_data"
 
@@ -60,7 +63,7 @@ _MAX_PHNUM = 4096
 _MAX_SHNUM = 65535
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class ElfInfo:
     """What the class needs to know about one ELF file."""
 
@@ -87,7 +90,7 @@ class _Reader:
         return struct.unpack(self.e + fmt, self.read(offset, struct.calcsize(self.e + fmt)))
 
 
-def read_info(path: str | Path) -> ElfInfo | None:
+def read_info(path: str | pathlib.Path) -> ElfInfo | None:
     """Return facts about ``path`` or None when it is not a well-formed ELF file."""
     try:
         with open(path, "rb") as fh:

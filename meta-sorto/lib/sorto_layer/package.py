@@ -5,9 +5,15 @@ oe-core has split debug information and stripped the files and before
 ``populate_packages`` hard-links them into the per-package trees, and
 :func:`find_unmarked` from its package QA check on ``${PKGDEST}/<pkg>``.
 
-Both take plain paths and a :class:`Config` built by :meth:`Config.from_datastore`
+Both take plain paths and a :class:`Config` built by :func:`read_config`
 from anything with a BitBake-style ``getVar``, so tests drive them with a real
 datastore over a real tree, without a build.
+
+BitBake imports this module through ``BBIMPORTS`` (see ``__init__.py``) and
+reads the source of every public callable it finds here, so the module binds
+no foreign callable at top level: standard-library names are reached through
+their modules (``pathlib.Path``, ``dataclasses.dataclass``) and typing-only
+names live under ``TYPE_CHECKING``.
 
 What is touched, and why:
 
@@ -29,15 +35,19 @@ bytes (hash equivalence, reproducible builds).
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import pathlib
 import stat
 import subprocess
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Protocol
+import typing
 
 from . import elf
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+    Runner = Callable[..., subprocess.CompletedProcess]
 
 POLICY_SUFFIXES = (".yaml", ".yml", ".json")
 EXEC_MASK = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
@@ -47,7 +57,7 @@ class SortoLayerError(Exception):
     """A failure that must stop the recipe; the message names the file and the problem."""
 
 
-class DataStore(Protocol):
+class DataStore(typing.Protocol):
     """The part of a BitBake datastore this module uses."""
 
     def getVar(self, name: str, expand: bool = True) -> str | None: ...  # noqa: N802 (BitBake's name)
@@ -55,7 +65,7 @@ class DataStore(Protocol):
     def getVarFlag(self, name: str, flag: str, expand: bool = True) -> str | None: ...  # noqa: N802
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Config:
     """Everything the injection needs, read once from the datastore.
 
@@ -65,77 +75,82 @@ class Config:
 
     machine: int
     objcopy: str
-    default_policy: Path
-    policy_dirs: tuple[Path, ...] = ()
+    default_policy: pathlib.Path
+    policy_dirs: tuple[pathlib.Path, ...] = ()
     exclude_dirs: tuple[str, ...] = ()
     sorto: str = "sorto"
     path: str | None = None
 
-    @classmethod
-    def from_datastore(cls, d: DataStore) -> Config:
-        """Build the configuration from the recipe's variables.
 
-        ``SORTO_POLICY_DIR/<PN>`` (the user's policies, e.g. from a profiling
-        run of the product) comes before the recipe's own ``sorto-policy/``
-        from SRC_URI: the site knows its workload better than the recipe.
-        """
-        arch = d.getVar("HOST_ARCH") or ""
-        forced = (d.getVar("SORTO_ELF_MACHINE") or "").strip()
-        if forced:
-            machine = int(forced, 0)
-        elif arch in elf.MACHINE_BY_ARCH:
-            machine = elf.MACHINE_BY_ARCH[arch]
-        else:
-            raise SortoLayerError(f"sorto: no ELF machine known for HOST_ARCH '{arch}'; set SORTO_ELF_MACHINE")
-        objcopy = d.getVar("OBJCOPY") or ""
-        if not objcopy:
-            raise SortoLayerError("sorto: OBJCOPY is empty")
-        default = d.getVar("SORTO_DEFAULT_POLICY") or ""
-        if not default or not Path(default).is_file():
-            raise SortoLayerError(f"sorto: default policy '{default}' (SORTO_DEFAULT_POLICY) does not exist")
-        dirs: list[Path] = []
-        user_dir = d.getVar("SORTO_POLICY_DIR") or ""
-        pn = d.getVar("PN") or ""
-        if user_dir and pn:
-            dirs.append(Path(user_dir) / pn)
-        for var in ("UNPACKDIR", "WORKDIR"):
-            base = d.getVar(var)
-            if base and Path(base) / "sorto-policy" not in dirs:
-                dirs.append(Path(base) / "sorto-policy")
-        return cls(
-            machine=machine,
-            objcopy=objcopy,
-            default_policy=Path(default),
-            policy_dirs=tuple(dirs),
-            exclude_dirs=tuple((d.getVar("SORTO_EXCLUDE_DIRS") or "").split()),
-            sorto=d.getVar("SORTO_CMD") or "sorto",
-            path=d.getVar("PATH"),
-        )
+def read_config(d: DataStore) -> Config:
+    """Build the :class:`Config` of a recipe from its variables.
+
+    A module-level function, called by its full name from sorto.bbclass, so
+    that BitBake's codeparser (BBIMPORTS) links it to sorto_package_inject: the
+    variables read here then enter do_package's signature by themselves.  The
+    names are literal for the same reason (the codeparser cannot follow
+    ``d.getVar(name)`` with a computed name).
+
+    ``SORTO_POLICY_DIR/<PN>`` (the user's policies, e.g. from a profiling run
+    of the product) comes before the recipe's own ``sorto-policy/`` from
+    SRC_URI: the site knows its workload better than the recipe.
+    """
+    arch = d.getVar("HOST_ARCH") or ""
+    forced = (d.getVar("SORTO_ELF_MACHINE") or "").strip()
+    if forced:
+        machine = int(forced, 0)
+    elif arch in elf.MACHINE_BY_ARCH:
+        machine = elf.MACHINE_BY_ARCH[arch]
+    else:
+        raise SortoLayerError(f"sorto: no ELF machine known for HOST_ARCH '{arch}'; set SORTO_ELF_MACHINE")
+    objcopy = d.getVar("OBJCOPY") or ""
+    if not objcopy:
+        raise SortoLayerError("sorto: OBJCOPY is empty")
+    default = d.getVar("SORTO_DEFAULT_POLICY") or ""
+    if not default or not pathlib.Path(default).is_file():
+        raise SortoLayerError(f"sorto: default policy '{default}' (SORTO_DEFAULT_POLICY) does not exist")
+    dirs: list[pathlib.Path] = []
+    user_dir = d.getVar("SORTO_POLICY_DIR") or ""
+    pn = d.getVar("PN") or ""
+    if user_dir and pn:
+        dirs.append(pathlib.Path(user_dir) / pn)
+    for base in (d.getVar("UNPACKDIR"), d.getVar("WORKDIR")):
+        if base and pathlib.Path(base) / "sorto-policy" not in dirs:
+            dirs.append(pathlib.Path(base) / "sorto-policy")
+    return Config(
+        machine=machine,
+        objcopy=objcopy,
+        default_policy=pathlib.Path(default),
+        policy_dirs=tuple(dirs),
+        exclude_dirs=tuple((d.getVar("SORTO_EXCLUDE_DIRS") or "").split()),
+        sorto=d.getVar("SORTO_CMD") or "sorto",
+        path=d.getVar("PATH"),
+    )
 
 
-@dataclass
+@dataclasses.dataclass
 class Marked:
     """One inode that received a section."""
 
     path: str  # relative to the tree root, first name in sorted order
-    policy: Path
+    policy: pathlib.Path
     default: bool
-    links: list[str] = field(default_factory=list)  # other names of the same inode
+    links: list[str] = dataclasses.field(default_factory=list)  # other names of the same inode
 
 
-@dataclass
+@dataclasses.dataclass
 class Report:
     """What :func:`inject_tree` did: marked inodes and skipped files with the reason."""
 
-    marked: list[Marked] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)
+    marked: list[Marked] = dataclasses.field(default_factory=list)
+    skipped: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
-def _walk(root: Path) -> Iterator[Path]:
+def _walk(root: pathlib.Path) -> Iterator[pathlib.Path]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
         for name in sorted(filenames):
-            yield Path(dirpath) / name
+            yield pathlib.Path(dirpath) / name
 
 
 def _excluded(rel: str, exclude_dirs: Iterable[str]) -> bool:
@@ -149,7 +164,7 @@ def _excluded(rel: str, exclude_dirs: Iterable[str]) -> bool:
     return False
 
 
-def classify(path: Path, rel: str, cfg: Config) -> str | None:
+def classify(path: pathlib.Path, rel: str, cfg: Config) -> str | None:
     """Return None when ``path`` must carry a section, else why it is left alone."""
     if _excluded(rel, cfg.exclude_dirs):
         return "excluded directory"
@@ -170,7 +185,7 @@ def classify(path: Path, rel: str, cfg: Config) -> str | None:
     return None
 
 
-def find_policy(rel: str, cfg: Config) -> tuple[Path, bool]:
+def find_policy(rel: str, cfg: Config) -> tuple[pathlib.Path, bool]:
     """Return (policy file, is_default) for the executable at ``rel``."""
     base = rel.rsplit("/", 1)[-1]
     for pdir in cfg.policy_dirs:
@@ -182,7 +197,7 @@ def find_policy(rel: str, cfg: Config) -> tuple[Path, bool]:
     return cfg.default_policy, True
 
 
-def _candidates(root: Path, cfg: Config, report: Report | None) -> dict[tuple[int, int], list[str]]:
+def _candidates(root: pathlib.Path, cfg: Config, report: Report | None) -> dict[tuple[int, int], list[str]]:
     groups: dict[tuple[int, int], list[str]] = {}
     for p in _walk(root):
         rel = p.relative_to(root).as_posix()
@@ -196,10 +211,8 @@ def _candidates(root: Path, cfg: Config, report: Report | None) -> dict[tuple[in
     return groups
 
 
-Runner = Callable[..., subprocess.CompletedProcess]
 
-
-def _inject_one(target: Path, policy: Path, cfg: Config, run: Runner) -> None:
+def _inject_one(target: pathlib.Path, policy: pathlib.Path, cfg: Config, run: Runner) -> None:
     st = target.stat()
     xattrs: dict[str, bytes] = {}
     if hasattr(os, "listxattr"):
@@ -234,13 +247,13 @@ def _inject_one(target: Path, policy: Path, cfg: Config, run: Runner) -> None:
     os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-def inject_tree(root: str | Path, cfg: Config, run: Runner = subprocess.run) -> Report:
+def inject_tree(root: str | pathlib.Path, cfg: Config, run: Runner = subprocess.run) -> Report:
     """Give every target executable under ``root`` its section; return what was done.
 
     Raises :class:`SortoLayerError` on the first failure (a policy that does
     not validate names the file and field) so the recipe stops.
     """
-    root = Path(root)
+    root = pathlib.Path(root)
     report = Report()
     for rels in sorted(_candidates(root, cfg, report).values()):
         first, others = rels[0], rels[1:]
@@ -254,9 +267,9 @@ def inject_tree(root: str | Path, cfg: Config, run: Runner = subprocess.run) -> 
     return report
 
 
-def find_unmarked(root: str | Path, cfg: Config) -> list[str]:
+def find_unmarked(root: str | pathlib.Path, cfg: Config) -> list[str]:
     """Return the target executables under ``root`` that lack the section (the QA check)."""
-    root = Path(root)
+    root = pathlib.Path(root)
     missing = []
     for rels in _candidates(root, cfg, None).values():
         for rel in rels:
@@ -272,13 +285,18 @@ def enabled(d: DataStore) -> bool:
 
 
 def file_checksums(d: DataStore) -> str:
-    """``do_package[file-checksums]`` entries for the policy inputs outside SRC_URI.
+    """``do_package[file-checksums]`` entries for the inputs of the marking outside SRC_URI.
 
     SRC_URI policies are already covered by do_unpack's signature; the user's
     folder and the default policy are not, so their contents (not their
     absolute paths, which differ between build hosts) enter the task hash.
+
+    So do the sources of this library: BitBake 2.8 (scarthgap) hashes no
+    module code into signatures, and later releases only the public functions
+    a task calls by name, not the helpers behind them.  A fix in how files are
+    classified must repackage, so every ``.py`` file of the package is listed.
     """
-    entries = []
+    entries = [f"{src}:True" for src in sorted(pathlib.Path(__file__).resolve().parent.glob("*.py"))]
     default = d.getVar("SORTO_DEFAULT_POLICY") or ""
     if default:
         entries.append(f"{default}:{os.path.exists(default)}")

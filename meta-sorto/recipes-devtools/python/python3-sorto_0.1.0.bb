@@ -21,10 +21,11 @@ SRC_URI = "\
     file://sorto;subdir=sorto-${PV} \
 "
 
-# Where the fetcher unpacks: UNPACKDIR on current releases, WORKDIR before it
-# existed (the weak default only applies where bitbake.conf sets nothing).
-UNPACKDIR ??= "${WORKDIR}"
-S = "${UNPACKDIR}/sorto-${PV}"
+# Where the fetcher unpacks: UNPACKDIR since styhead (Yocto 5.1),
+# WORKDIR on scarthgap, which has no UNPACKDIR.  Not a weak default for
+# UNPACKDIR itself: the last ??= wins, so it would override bitbake.conf's,
+# and later releases refuse UNPACKDIR = WORKDIR.
+S = "${@d.getVar('UNPACKDIR') or d.getVar('WORKDIR')}/sorto-${PV}"
 
 inherit python_setuptools_build_meta
 
@@ -36,7 +37,8 @@ RDEPENDS:${PN} += "\
     python3-pyelftools \
     python3-pyyaml \
 "
-# On the device, `sorto` drives the tracers that profile an application.
-RDEPENDS:${PN}:append:class-target = " perf strace trace-cmd"
+# On the device, `sorto trace` drives strace and perf (and tracefs directly,
+# no trace-cmd): both come from openembedded-core, like everything above.
+RDEPENDS:${PN}:append:class-target = " perf strace"
 
 BBCLASSEXTEND = "native nativesdk"

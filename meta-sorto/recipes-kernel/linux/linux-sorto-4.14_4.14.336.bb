@@ -30,10 +30,11 @@ SRC_URI = "${KERNELORG_MIRROR}/linux/kernel/v4.x/linux-${PV}.tar.xz \
            "
 SRC_URI[sha256sum] = "${SORTO_LINUX_4_14_336_SHA256}"
 
-# Where the fetcher unpacks: UNPACKDIR on current releases, WORKDIR before it
-# existed (the weak default only applies where bitbake.conf sets nothing).
-UNPACKDIR ??= "${WORKDIR}"
-S = "${UNPACKDIR}/linux-${PV}"
+# Where the fetcher unpacks: UNPACKDIR since styhead (Yocto 5.1),
+# WORKDIR on scarthgap, which has no UNPACKDIR.  Not a weak default for
+# UNPACKDIR itself: the last ??= wins, so it would override bitbake.conf's,
+# and later releases refuse UNPACKDIR = WORKDIR.
+S = "${@d.getVar('UNPACKDIR') or d.getVar('WORKDIR')}/linux-${PV}"
 
 # The tarball's own configuration for Cortex-A boards, plus what runqemu's
 # virt machine needs (qemuarm-virt.cfg) and the hook (sorto.cfg).

@@ -32,10 +32,11 @@ SRC_URI = "\
     file://sorto_trust.c \
 "
 
-# Sources are unpacked flat: UNPACKDIR on current releases, WORKDIR before it
-# existed (the weak default only applies where bitbake.conf sets nothing).
-UNPACKDIR ??= "${WORKDIR}"
-S = "${UNPACKDIR}"
+# Sources are unpacked flat, into UNPACKDIR since styhead (Yocto 5.1),
+# WORKDIR on scarthgap, which has no UNPACKDIR.  Not a weak default for
+# UNPACKDIR itself: the last ??= wins, so it would override bitbake.conf's,
+# and later releases refuse UNPACKDIR = WORKDIR.
+S = "${@d.getVar('UNPACKDIR') or d.getVar('WORKDIR')}"
 
 # The Makefile takes KERNEL_SRC and has the modules and modules_install
 # targets module.bbclass runs, like meta-skeleton's hello-mod.

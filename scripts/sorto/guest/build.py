@@ -113,7 +113,13 @@ def _capture(cmd: list[str]) -> str:
         raise SortoError(f"cannot run {cmd[0]}: {exc} (run 'make deps' first)") from exc
 
 
-def _hash(*parts: bytes | str) -> str:
+def input_digest(*parts: bytes | str) -> str:
+    """Short sha256 of length-prefixed parts: the key of a cached artifact.
+
+    Length prefixes keep two different input lists from concatenating to the
+    same bytes.  Public because the test suite keys its own caches (BitBake
+    build dirs, yocto-check-layer results) the same way.
+    """
     h = hashlib.sha256()
     for p in parts:
         b = p.encode() if isinstance(p, str) else p
@@ -123,7 +129,7 @@ def _hash(*parts: bytes | str) -> str:
 
 
 def _files_digest(paths: list[Path]) -> str:
-    return _hash(*[f"{p.name}\0".encode() + p.read_bytes() for p in sorted(paths)])
+    return input_digest(*[f"{p.name}\0".encode() + p.read_bytes() for p in sorted(paths)])
 
 
 def _jobs(jobs: int) -> int:
@@ -180,7 +186,7 @@ def kernel_inputs(series: str) -> tuple[Path, list[Path], str]:
     pkg = _capture(["dpkg-query", "-W", "-f=${Version}", f"linux-source-{series}"])
     gcc = _capture([CROSS + "gcc", "--version"]).splitlines()[0]
     config = (HERE / "guest.config").read_bytes()
-    key = _hash(KERNEL_RECIPE, series, pkg, str(tarball.stat().st_size), gcc, config, _files_digest(patches))
+    key = input_digest(KERNEL_RECIPE, series, pkg, str(tarball.stat().st_size), gcc, config, _files_digest(patches))
     return tarball, patches, key
 
 
@@ -232,7 +238,7 @@ def _check_config(dot_config: Path, fragment: Path, log: Path) -> None:
 def build_module(series: str, kdir: Path, root: Path, progress: bool) -> Path:
     """Build (or reuse) sorto_hook.ko against the kernel tree."""
     sources = [p for p in MODULE_SRC.iterdir() if p.is_file() and p.suffix in {".c", ".h"} or p.name == "Makefile"]
-    key = _hash(kdir.name, _files_digest(sources), "asan-globals=0")
+    key = input_digest(kdir.name, _files_digest(sources), "asan-globals=0")
     final = root / f"module-{series}-{key}"
     if _stamp_ok(final):
         return final / "sorto_hook.ko"
@@ -262,7 +268,7 @@ def build_programs(root: Path, progress: bool) -> Path:
     """Cross-compile the guest test programs in every link variant."""
     srcs = sorted((HERE / "progs").glob("*.c"))
     gcc = _capture([CROSS + "gcc", "--version"]).splitlines()[0]
-    key = _hash(RECIPE_VERSION, gcc, _files_digest(srcs), repr(sorted(PROGRAMS.items())))
+    key = input_digest(RECIPE_VERSION, gcc, _files_digest(srcs), repr(sorted(PROGRAMS.items())))
     final = root / f"progs-{key}"
     if _stamp_ok(final):
         return final
@@ -292,7 +298,7 @@ def guest_deb_file(root: Path, package: str, member: str, progress: bool) -> Pat
         if not found:
             raise SortoError(f"apt-get download {package}:armhf gave no package (dpkg --add-architecture armhf?)")
     deb = found[-1]
-    out = root / f"{package}-{_hash(deb.name)}"
+    out = root / f"{package}-{input_digest(deb.name)}"
     if not (out / member).is_file():
         tmp = _fresh(out)
         _run(["dpkg-deb", "-x", str(deb), str(tmp)])
@@ -312,7 +318,7 @@ def busybox(root: Path, progress: bool) -> Path:
 def gen_init_cpio(kdir: Path, root: Path) -> Path:
     """Build the kernel's own gen_init_cpio (no root needed for device nodes)."""
     src = kdir / "linux" / "usr" / "gen_init_cpio.c"
-    out = root / f"gen_init_cpio-{_hash(src.read_bytes())}"
+    out = root / f"gen_init_cpio-{input_digest(src.read_bytes())}"
     if not out.is_file():
         tmp = out.with_name(out.name + ".tmp")
         _run(["gcc", "-O2", "-o", str(tmp), str(src)])
@@ -384,7 +390,7 @@ def build_initramfs(series: str, tool: Path, module: Path, progs: Path, root: Pa
     for p in sorted(progs.iterdir()):
         if p.name != "done":
             files[f"/usr/bin/{p.name}"] = p
-    key = _hash(RECIPE_VERSION, *[f"{g}\0".encode() + h.read_bytes() for g, h in sorted(files.items())])
+    key = input_digest(RECIPE_VERSION, *[f"{g}\0".encode() + h.read_bytes() for g, h in sorted(files.items())])
     final = root / f"initramfs-{series}-{key}.cpio.gz"
     if final.is_file():
         return final
