@@ -37,6 +37,8 @@ PATCH_NAMES = [
     "0002-binfmt_elf-call-the-ELF-section-hook-from-load_elf_b.patch",
     "0003-binfmt_elf-add-the-elf_hook-boot-parameter.patch",
     "0004-mm-mlock-let-the-ELF-section-hook-lock-parts-of-a-ne.patch",
+    "0005-binfmt_elf-let-the-ELF-section-hook-set-scheduling-t.patch",
+    "0006-binfmt_elf-read-the-ELF-section-hook-s-ops-only-unde.patch",
 ]
 # A BSP layer's kernel recipe (inherit kernel, not linux-yocto.inc, like linux-imx) on a series without
 # patches, taking linux-sorto.inc the way docs/yocto.md tells vendors to (there from a bbappend).
