@@ -12,18 +12,19 @@ from .conftest import EXAMPLES, REPO
 BLOCK = (REPO / "tests" / "data" / "hookfs" / "records-demo-6.12.txt").read_text()
 
 
-def test_real_block_policy_trust_and_actions() -> None:
+def test_real_block_policy_privs_and_actions() -> None:
     (rec,) = hookfs.parse_records(BLOCK)
     assert (rec.seq, rec.comm, rec.file, rec.result, rec.length) == (1, "demo", "/usr/bin/demo", "ok", 304)
     demo = policy.load(EXAMPLES / "demo-policy.yaml")
     assert rec.policy["sched"] == demo["sched"] and rec.policy["irq_defer"] == demo["irq_defer"]
-    assert rec.trust == {"trusted": True, "reason": "-"}
+    assert rec.privs == {"uid": 0, "secure": False, "cap_sys_nice": True, "cap_ipc_lock": True,
+                         "rlimit_rtprio": 0, "rlimit_memlock": 8388608}
     assert [(a["kind"], a["target"], a["result"]) for a in rec.actions] == [
         ("mlock", "text", "applied"), ("mlock", "data", "applied"), ("mlock", "heap", "applied"),
         ("mlock", "stack", "applied"), ("mlock", "file:libc.so.6", "skipped"), ("sched", "cpus", "applied"),
         ("sched", "policy", "applied"), ("irq", "37", "skipped"), ("irq", "virtio0", "skipped")]
     assert rec.action("mlock", "stack")["applied"] == "65536"  # max_bytes of the policy
-    assert rec.action("sched", "policy")["applied"] == "fifo:10:0:reset-on-fork"
+    assert rec.action("sched", "policy")["applied"] == "fifo:10:0"
     assert not rec.actions_truncated
     with pytest.raises(KeyError):
         rec.action("mlock", "all")

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with Guest(art.zimage, [art.initramfs, extra], work / "console.log", append="threadirqs",
                extra_args=["-device", "virtio-rng-device"], boot_timeout=600) as g:
-        g.check("insmod /lib/modules/sorto_hook.ko irq_allow=virtio0 trusted_paths=/b")
+        g.check("insmod /lib/modules/sorto_hook.ko irq_allow=virtio0")
         # Load beside the periodic task: interrupts, and a CPU hog on each CPU
         # (without a policy the task may run on either).
         g.check("cat /dev/hwrng > /dev/null 2>&1 & for m in 1 2; do taskset $m sh -c 'while :; do :; done' & done")

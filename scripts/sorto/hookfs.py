@@ -29,8 +29,11 @@ class HookRecord:
     error_code: int | None = None
     error: str | None = None
     policy: dict[str, Any] = field(default_factory=dict)
-    #: trust decision of a record that decoded: {"trusted": bool, "reason": str}
-    trust: dict[str, Any] = field(default_factory=dict)
+    #: what the new program owned when its record decoded (a policy gets
+    #: nothing beyond it): {"uid": int, "secure": bool, "cap_sys_nice": bool,
+    #: "cap_ipc_lock": bool, "rlimit_rtprio": int, "rlimit_memlock": int},
+    #: rlimits -1 when unlimited
+    privs: dict[str, Any] = field(default_factory=dict)
     #: what the module did, one dict per action line (kind, target, asked,
     #: applied, result, reason), in the order the decisions were made
     actions: list[dict[str, str]] = field(default_factory=list)
@@ -101,9 +104,19 @@ def parse_records(text: str) -> list[HookRecord]:
         if kind == "actions_truncated=1":
             cur.actions_truncated = True
             continue
-        if kind == "trust":
+        if kind == "privs":
             kv = _kv(tokens[1:], where)
-            cur.trust = {"trusted": kv["trusted"] == "1", "reason": kv["reason"]}
+            try:
+                cur.privs = {
+                    "uid": int(kv["uid"]),
+                    "secure": kv["secure"] == "1",
+                    "cap_sys_nice": kv["cap_sys_nice"] == "1",
+                    "cap_ipc_lock": kv["cap_ipc_lock"] == "1",
+                    "rlimit_rtprio": int(kv["rlimit_rtprio"]),
+                    "rlimit_memlock": int(kv["rlimit_memlock"]),
+                }
+            except (KeyError, ValueError) as exc:
+                raise SortoError(f"{where}: bad privs line: {exc}") from None
             continue
         if kind == "action":
             kv = _kv(tokens[1:], where)

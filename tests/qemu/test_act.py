@@ -1,4 +1,4 @@
-"""In QEMU: policies that act (memory locking, scheduling, interrupt deferral) and the trust model.
+"""In QEMU: policies that act (memory locking, scheduling, interrupt deferral), and attacks on them.
 
 One guest per kernel, booted with ``threadirqs`` and a virtio-rng device, so
 the virtio interrupt has a thread ("irq/N-virtio0") that a policy can defer.
@@ -6,6 +6,12 @@ The programs report from inside what they got (VmLck, sched_getscheduler,
 sched_getparam, sched_getaffinity, getrusage page faults); the module's
 records say what was asked, applied, clamped and why.  Expected region sizes
 come from the ELF program headers, read on the host with pyelftools.
+
+The attacks (second half) run as uid 1000 with RLIMIT_RTPRIO 0 and a small
+RLIMIT_MEMLOCK, through ``runas``: each is a way in which whoever runs a
+program controls it (LD_PRELOAD, ptrace, a ``#!`` interpreter, signals,
+copies and links of a binary) or makes the kernel pay later (stack growth,
+many copies).  docs/security.md lists them with the test of each.
 """
 
 from __future__ import annotations
@@ -40,6 +46,10 @@ SCHED_RESET_ON_FORK = 0x40000000
 # jump_label_init().  The key still takes effect (the threads exist).
 THREADIRQS_BOOT_WARNING = "setup_forced_irqthreads"
 INSMOD = "insmod /lib/modules/sorto_hook.ko irq_allow=virtio0"
+# A normal user: no real-time priority, 64 KiB of locked memory (the default
+# RLIMIT_MEMLOCK before Linux 5.16), no nice below 0.
+USER = "/usr/bin/runas 1000 65536 0"
+SCHED_OTHER, SCHED_FIFO, SCHED_IDLE = 0, 1, 5
 TRACE_FIXTURE = Path(__file__).resolve().parents[1] / "data" / "guest-policyprobe"
 
 MLOCK = [{"region": "text"}, {"region": "data"}, {"region": "stack"}]
@@ -54,6 +64,8 @@ POLICIES: dict[str, dict] = {
     "pp-irq": {"sched": FIFO0, "irq_defer": [{"name": "virtio0", "away": True}]},
     "pp-irq-low": {"sched": {"policy": "fifo", "priority": 20, "cpus": [0]}, "irq_defer": [{"name": "virtio0"}]},
     "pp-full": {"mlock": MLOCK, "sched": FIFO0, "irq_defer": [{"name": "virtio0", "away": True}]},
+    # Defers without real-time: the thread goes to SCHED_OTHER nice 19 and back.
+    "pp-irq-other": {"irq_defer": [{"name": "virtio0"}]},
     "pp-nonsense": {
         "mlock": [{"region": "file", "name": "nosuch.so"}, {"region": "heap"}],
         "sched": {"policy": "rr", "priority": 99, "cpus": [3, 200]},
@@ -102,6 +114,17 @@ def act_files(guest_art, tmp_path_factory: pytest.TempPathFactory) -> dict:
     files["/usr/bin/pp-dyn-plain"] = d / "pp-dyn-plain"
     inject(progs / "hello-static", POLICIES["pp-irq"], d / "hello-irq")
     files["/usr/bin/hello-irq"] = d / "hello-irq"
+    # For the attacks: a dynamic program with a real-time policy (LD_PRELOAD
+    # works on it), a script whose interpreter carries a policy, and a
+    # program that grows its stack under a policy that locks the stack.
+    inject(progs / "policyprobe-dyn-pie", POLICIES["pp-fifo"], d / "pp-dyn-fifo")
+    files["/usr/bin/pp-dyn-fifo"] = d / "pp-dyn-fifo"
+    script = d / "fifo-script"
+    script.write_text("#!/usr/bin/pp-fifo\n")
+    script.chmod(0o755)
+    files["/t/fifo-script"] = script
+    inject(progs / "stackgrow", {"mlock": [{"region": "text"}, {"region": "stack"}]}, d / "sg-stack")
+    files["/usr/bin/sg-stack"] = d / "sg-stack"
     # The loop closed: the policy `sorto analyze` derives from a real guest
     # trace of policyprobe (tests/data/guest-policyprobe), injected back.
     analyzed = d / "analyzed.json"
@@ -110,9 +133,6 @@ def act_files(guest_art, tmp_path_factory: pytest.TempPathFactory) -> dict:
     subprocess.run([sys.executable, "-m", "sorto", "inject", str(progs / "policyprobe"), "--policy", str(analyzed),
                     "-o", str(d / "pp-analyzed"), "-q"], check=True)
     files["/usr/bin/pp-analyzed"] = d / "pp-analyzed"
-    # Outside trusted_paths: the same bytes, never trusted.
-    files["/t/pp-mlock"] = d / "pp-mlock"
-    files["/t/pp-fifo"] = d / "pp-fifo"
     # A priority the schema cannot express (200): only a hand-made record has it.
     rec = bytearray(codec.encode(policy.normalize({"version": 1, "sched": {"policy": "fifo", "priority": 99}})))
     assert struct.unpack_from("<H", rec, F.HEADER_SIZE)[0] == F.FIELD_SCHED
@@ -195,13 +215,15 @@ def test_mlock_regions_resident_and_fault_free(g: Guest, act_files: dict, varian
     assert int(before["faults"]) >= 1024, before
     after = probe(g, meta)
     rec = last_record(g, meta)
-    assert rec.trust == {"trusted": True, "reason": "-"}
+    # root: CAP_IPC_LOCK, so only the administrator's limits apply
+    assert (rec.privs["uid"], rec.privs["cap_ipc_lock"], rec.privs["secure"]) == (0, True, False), rec.privs
     sizes = act_files["sizes"][variant]
     for region in ("text", "data"):
         a = rec.action("mlock", region)
         assert (a["result"], int(a["asked"]), int(a["applied"])) == ("applied", sizes[region], sizes[region]), a
     stack = rec.action("mlock", "stack")
-    assert stack["result"] == "applied" and int(stack["applied"]) >= 128 * 1024, stack
+    # all of the stack mapping but its lowest page, which stays unlocked so that it can grow
+    assert stack["result"] == "applied" and int(stack["applied"]) >= 124 * 1024, stack
     locked = sizes["text"] + sizes["data"] + int(stack["applied"])
     assert int(after["vmlck_kb"]) * 1024 == locked, (after, rec.actions)
     assert int(after["faults"]) == 0, after
@@ -279,54 +301,9 @@ def test_unload_while_deferred_restores(g: Guest, irq_orig: tuple) -> None:
     g.check(INSMOD)
 
 
-@pytest.mark.parametrize("setup,run,reason", [
-    ("cp /usr/bin/pp-full /usr/bin/u-owner && chown 1000 /usr/bin/u-owner", "/usr/bin/u-owner", "owner-not-root"),
-    ("cp /usr/bin/pp-full /usr/bin/u-gw && chmod 775 /usr/bin/u-gw", "/usr/bin/u-gw", "writable-by-group-or-others"),
-    ("true", "strace -f -o /tmp/strace.log /usr/bin/pp-full", "traced"),
-])
-def test_untrusted_binary_gets_no_privileged_action(g: Guest, irq_orig: tuple, setup: str, run: str,
-                                                     reason: str) -> None:
-    g.check(setup)
-    out = g.check(f"{run} 4000 > /tmp/o & sleep 1; {IRQ_STATE}; wait; cat /tmp/o", timeout=120)
-    assert irq_states(out)[0] == irq_orig, out  # the interrupt thread was never touched
-    got = dict(t.split("=", 1) for t in re.search(r"^policyprobe (.*)$", out, re.M).group(1).split())
-    assert int(got["policy"]) == 0 and int(got["prio"]) == 0, got  # no real-time class
-    rec = last_record(g, run.split()[-1])
-    assert rec.trust == {"trusted": False, "reason": reason}
-    assert rec.action("sched", "policy")["result"] == "refused"
-    assert rec.action("irq", "virtio0")["reason"] == "untrusted"
-
-
-def test_unprivileged_user_small_memlock_is_clamped_not_refused(g: Guest) -> None:
-    got = probe(g, "/usr/bin/runas 1000 1048576 0 /t/pp-mlock")
-    assert int(got["vmlck_kb"]) == 1024, got  # exactly the user's RLIMIT_MEMLOCK
-    rec = last_record(g, "/t/pp-mlock")
-    assert rec.trust == {"trusted": False, "reason": "path-not-allowed"}
-    applied = sum(int(a["applied"]) for a in rec.actions if a["kind"] == "mlock")
-    assert applied == 1048576, rec.actions
-    clamped = [a for a in rec.actions if a["kind"] == "mlock" and a["result"] == "clamped"]
-    assert clamped and all(a["reason"] == "rlimit-memlock" for a in clamped), rec.actions
-
-
-def test_untrusted_rt_clamped_to_the_users_rlimit(g: Guest) -> None:
-    got = probe(g, "/usr/bin/runas 1000 65536 10 /t/pp-fifo")
-    assert (int(got["policy"]), int(got["prio"])) == (1, 10), got  # no reset-on-fork: the user may do this
-    a = last_record(g, "/t/pp-fifo").action("sched", "policy")
-    assert (a["result"], a["reason"], a["applied"]) == ("clamped", "untrusted-rlimit-rtprio", "fifo:10:0"), a
-
-
-def test_trusted_binary_for_a_normal_user(g: Guest, act_files: dict) -> None:
-    got = probe(g, "/usr/bin/runas 1000 65536 0 /usr/bin/pp-fifo")
-    # Granted by trust beyond the user's rlimit: children start as SCHED_OTHER.
-    assert int(got["policy"]) == 1 | SCHED_RESET_ON_FORK and int(got["prio"]) == 30, got
-    got = probe(g, "/usr/bin/runas 1000 65536 0 /usr/bin/pp-mlock")
-    sizes = act_files["sizes"]["static"]
-    assert int(got["vmlck_kb"]) * 1024 > sizes["text"] + sizes["data"] and int(got["faults"]) == 0, got
-
-
 def test_nonsense_is_clamped_or_ignored_and_the_program_runs(g: Guest) -> None:
     got = probe(g, "/usr/bin/pp-nonsense")
-    assert (int(got["policy"]) & ~SCHED_RESET_ON_FORK, int(got["prio"])) == (2, 49), got
+    assert (int(got["policy"]), int(got["prio"])) == (2, 49), got
     rec = last_record(g, "/usr/bin/pp-nonsense")
     assert rec.action("sched", "policy")["reason"] == "admin-max-rt-prio"
     assert (rec.action("sched", "cpus")["result"], rec.action("sched", "cpus")["reason"]) == \
@@ -354,3 +331,119 @@ def test_admin_limits(g: Guest) -> None:
         assert last_record(g, "/usr/bin/pp-mlock").action("mlock", "text")["reason"] == "disabled-by-admin"
     finally:
         g.check(f"echo 49 > {PARAMS}/max_rt_prio && echo Y > {PARAMS}/mlock")
+
+
+def test_unprivileged_user_small_memlock_is_clamped_not_refused(g: Guest) -> None:
+    got = probe(g, "/usr/bin/runas 1000 1048576 0 /usr/bin/pp-mlock")
+    assert int(got["vmlck_kb"]) == 1024, got  # exactly the user's RLIMIT_MEMLOCK
+    rec = last_record(g, "/usr/bin/pp-mlock")
+    assert rec.privs == {"uid": 1000, "secure": False, "cap_sys_nice": False, "cap_ipc_lock": False,
+                         "rlimit_rtprio": 0, "rlimit_memlock": 1048576}, rec.privs
+    applied = sum(int(a["applied"]) for a in rec.actions if a["kind"] == "mlock")
+    assert applied == 1048576, rec.actions
+    clamped = [a for a in rec.actions if a["kind"] == "mlock" and a["result"] == "clamped"]
+    assert clamped and all(a["reason"] == "rlimit-memlock" for a in clamped), rec.actions
+
+
+def test_rt_clamped_to_the_users_rlimit(g: Guest) -> None:
+    got = probe(g, "/usr/bin/runas 1000 65536 10 /usr/bin/pp-fifo")
+    assert (int(got["policy"]), int(got["prio"])) == (SCHED_FIFO, 10), got
+    a = last_record(g, "/usr/bin/pp-fifo").action("sched", "policy")
+    assert (a["result"], a["reason"], a["applied"]) == ("clamped", "rlimit-rtprio", "fifo:10:0"), a
+
+
+# -- attacks: each one gave a normal user more than its rlimits before the policy -----------------
+# became a request checked against the new program's own credentials (docs/security.md).
+
+LAUNCHES = {
+    # root-owned, not setuid, in /usr/bin: was "trusted", so its caller got FIFO 30
+    "plain": ("true", f"{USER} /usr/bin/pp-fifo", "/usr/bin/pp-fifo"),
+    # the caller's code runs inside the program: the library reports the class it runs with
+    "ld-preload": ("true", f"{USER} /bin/busybox env LD_PRELOAD=/usr/bin/evil.so /usr/bin/pp-dyn-fifo",
+                   "/usr/bin/pp-dyn-fifo"),
+    # traced from the start by its caller
+    "ptrace": ("true", f"{USER} /usr/bin/strace -f -o /dev/null /usr/bin/pp-fifo", "/usr/bin/pp-fifo"),
+    # any script can name a program with a policy as its interpreter
+    "script": ("true", f"{USER} /t/fifo-script", "/t/fifo-script"),
+    "hard-link": ("ln -f /usr/bin/pp-fifo /usr/bin/l-fifo", f"{USER} /usr/bin/l-fifo", "/usr/bin/l-fifo"),
+    "copy": ("cp /usr/bin/pp-fifo /tmp/c-fifo", f"{USER} /tmp/c-fifo", "/tmp/c-fifo"),
+    "bind-mount": ("touch /tmp/b-fifo && mount --bind /usr/bin/pp-fifo /tmp/b-fifo", f"{USER} /tmp/b-fifo",
+                   "/tmp/b-fifo"),
+}
+
+
+@pytest.mark.parametrize("how", sorted(LAUNCHES))
+def test_attack_launches_get_no_real_time_class(g: Guest, how: str) -> None:
+    setup, run, path = LAUNCHES[how]
+    g.check(setup)
+    try:
+        out = g.check(f"{run} 2>&1")
+    finally:
+        if how == "bind-mount":
+            g.check("umount /tmp/b-fifo")
+    got = dict(t.split("=", 1) for t in re.search(r"^policyprobe (.*)$", out, re.M).group(1).split())
+    assert (int(got["policy"]), int(got["prio"])) == (SCHED_OTHER, 0), out
+    if how == "ld-preload":
+        evil = re.search(r"^evil pid=\d+ policy=(\d+) prio=(\d+)", out, re.M)
+        assert evil and evil.groups() == ("0", "0"), out
+    rec = last_record(g, path)
+    assert rec.privs["uid"] == 1000 and not rec.privs["cap_sys_nice"], rec.privs
+    a = rec.action("sched", "policy")
+    assert (a["result"], a["reason"], a["applied"]) == ("refused", "rlimit-rtprio", "-"), a
+
+
+def test_attack_stopped_program_holds_no_interrupt_thread(g: Guest, irq_orig: tuple) -> None:
+    """A normal user's program that defers an interrupt thread, then SIGSTOP: the thread was never touched."""
+    out = g.check(f"{USER} /usr/bin/pp-irq 3000 > /tmp/o & P=$!; sleep 1; kill -STOP $P; sleep 1; {IRQ_STATE}; "
+                  "kill -CONT $P; wait; cat /tmp/o", timeout=120)
+    assert irq_states(out)[0] == irq_orig, out
+    a = last_record(g, "/usr/bin/pp-irq").action("irq", "virtio0")
+    assert (a["result"], a["reason"]) == ("refused", "needs-cap-sys-nice"), a
+
+
+def test_attack_sched_idle_is_not_left_without_the_right(g: Guest) -> None:
+    """chrt -i 0 (allowed to anyone), then a program asking for SCHED_BATCH: EPERM from the syscall, and here."""
+    got = probe(g, f"{USER} /usr/bin/chrt -i 0 /usr/bin/pp-batch")
+    assert int(got["policy"]) == SCHED_IDLE, got
+    a = last_record(g, "/usr/bin/pp-batch").action("sched", "policy")
+    assert (a["result"], a["reason"], a["applied"]) == ("failed", "sched_setattr", "error-1"), a
+
+
+@pytest.mark.parametrize("memlock,kib", [(65536, 1024), (1048576, 2048)])
+def test_attack_locked_stack_still_grows(g: Guest, memlock: int, kib: int) -> None:
+    """text+stack locked under a small RLIMIT_MEMLOCK, then a deep recursion: no SIGSEGV."""
+    out = g.check(f"/usr/bin/runas 1000 {memlock} 0 /usr/bin/sg-stack {kib}; echo rc=$?", timeout=120)
+    assert re.search(rf"^stackgrow kib={kib} vmlck_kb=(\d+)", out, re.M) and "rc=0" in out, out
+    locked = int(re.search(r"vmlck_kb=(\d+)", out).group(1))
+    assert 0 < locked * 1024 <= memlock, out
+    stack = last_record(g, "/usr/bin/sg-stack").action("mlock", "stack")
+    assert int(stack["applied"]) > 0 or stack["reason"] == "rlimit-memlock", stack
+
+
+def test_attack_copies_share_one_per_user_cap(g: Guest, act_files: dict) -> None:
+    """Two copies of a user's program that each may lock 8 MiB: together never more than max_user_locked_bytes."""
+    cap = 6 << 20
+    try:
+        g.check(f"echo {cap} > {PARAMS}/max_user_locked_bytes")
+        out = g.check("/usr/bin/runas 1000 8388608 0 /usr/bin/pp-mlock 4000 > /tmp/a & sleep 1; "
+                      "/usr/bin/runas 1000 8388608 0 /usr/bin/pp-mlock 0 > /tmp/b; wait; cat /tmp/a /tmp/b",
+                      timeout=120)
+    finally:
+        g.check(f"echo {64 << 20} > {PARAMS}/max_user_locked_bytes")
+    first, second = [int(v) for v in re.findall(r"^policyprobe pid=\d+ vmlck_kb=(\d+)", out, re.M)]
+    sizes = act_files["sizes"]["static"]
+    assert first * 1024 >= sizes["text"] + sizes["data"], out  # the first fits whole
+    assert (first + second) * 1024 <= cap and second > 0, out
+    rec = last_record(g, "/usr/bin/pp-mlock")
+    assert any(a["reason"] == "admin-max-user-locked-bytes" for a in rec.actions if a["kind"] == "mlock"), rec.actions
+
+
+def test_attack_fork_storm_restores_the_thread_exactly(g: Guest, irq_orig: tuple) -> None:
+    """Twenty overlapping programs defer the thread to SCHED_OTHER nice 19: afterwards FIFO 50, nice 0 again."""
+    base = stats(g)
+    g.check("for i in $(seq 20); do /usr/bin/pp-irq-other 200 > /dev/null & done; wait", timeout=300)
+    assert settled_irq_state(g, irq_orig) == irq_orig
+    st = stats(g)
+    assert st["irq_threads_restored"] > base["irq_threads_restored"], st
+    assert st["irq_restore_failed"] == base["irq_restore_failed"] == 0, st
+    assert st["irq_threads_deferred"] == 0, st

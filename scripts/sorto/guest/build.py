@@ -52,6 +52,9 @@ PROGRAMS: dict[str, tuple[str, list[str]]] = {
     "policyprobe-dyn-pie": ("policyprobe.c", ["-fPIE", "-pie"]),
     "runas": ("runas.c", ["-static"]),
     "wakelat": ("wakelat.c", ["-static"]),
+    "stackgrow": ("stackgrow.c", ["-static"]),
+    # LD_PRELOAD library of the attack tests: not an executable
+    "evil.so": ("evil.c", ["-shared", "-fPIC"]),
 }
 
 

@@ -36,10 +36,18 @@ struct sorto_actlog {
 	char buf[SORTO_ACTLOG_SIZE];
 };
 
-/* What the trust check decided for one exec. */
-struct sorto_trust {
-	bool trusted;
-	const char *why;	/* reason token; "-" when trusted */
+/*
+ * What the new program owns, read once past the point of no return: a
+ * policy gets nothing beyond it (sorto_trust.c).  For the record; the
+ * actions check the same through the system calls' own paths.
+ */
+struct sorto_privs {
+	uid_t uid;			/* real uid, in the initial namespace */
+	bool secure;			/* AT_SECURE: setuid, setgid or file caps */
+	bool cap_sys_nice;
+	bool cap_ipc_lock;
+	long rlimit_rtprio;		/* -1: unlimited */
+	long rlimit_memlock;		/* bytes; -1: unlimited */
 };
 
 /*
@@ -51,6 +59,7 @@ extern bool sorto_sched_enable;
 extern bool sorto_irq_enable;
 extern int sorto_max_rt_prio;
 extern unsigned long sorto_max_locked_bytes;
+extern unsigned long sorto_max_user_locked_bytes;
 
 /* Append one action line; values must not contain spaces. */
 void sorto_action(struct sorto_actlog *log, const char *kind,
@@ -60,15 +69,14 @@ const char *sorto_result_name(enum sorto_result res);
 void sorto_count_result(enum sorto_result res);
 u64 sorto_result_count(enum sorto_result res);
 
-void sorto_trust_check(struct linux_binprm *bprm, struct sorto_trust *t);
+void sorto_privs_read(const struct linux_binprm *bprm, struct sorto_privs *pv);
 bool sorto_irq_allowed(unsigned int irq, const char *name);
 
 void sorto_apply_mlock(const struct sorto_policy *pol,
-		       const struct sorto_trust *t, struct sorto_actlog *log);
-void sorto_apply_sched(const struct sorto_sched *s,
-		       const struct sorto_trust *t, struct sorto_actlog *log);
+		       const struct sorto_privs *pv, struct sorto_actlog *log);
+void sorto_apply_sched(const struct sorto_sched *s, struct sorto_actlog *log);
 void sorto_apply_irq(const struct sorto_policy *pol,
-		     const struct sorto_trust *t, struct sorto_actlog *log);
+		     const struct sorto_privs *pv, struct sorto_actlog *log);
 
 /* Interrupt deferral state: set up, torn down, and shown in debugfs. */
 int sorto_irq_init(void);
@@ -76,6 +84,7 @@ void sorto_irq_exit(void);
 void sorto_irq_forget_current(void);
 void sorto_irq_show(struct seq_file *m);
 u64 sorto_irq_restored(void);
+u64 sorto_irq_restore_failed(void);
 unsigned int sorto_irq_active(void);
 
 /* Keep [A-Za-z0-9_.:+@/-], replace anything else by '?'. */

@@ -6,17 +6,22 @@
  * With threaded interrupts ("threadirqs" on the command line, or always on
  * PREEMPT_RT) the bottom half of an interrupt runs in a kernel thread named
  * "irq/<number>-<action>", SCHED_FIFO 50 by default.  For every interrupt a
- * trusted program lists (and the administrator allows in irq_allow), its
+ * program's policy lists (and the administrator allows in irq_allow), its
  * threads are moved below the program while the program runs: SCHED_FIFO
  * one below the program's real-time priority, or SCHED_OTHER nice 19 when
  * the program is not real-time (or at priority 1), and, for "away"
- * entries, off the program's CPUs.  The hard interrupt handler is not
- * touched: only the threaded part is deferred.
+ * entries, off the program's CPUs (within the interrupt's affinity).  The
+ * hard interrupt handler is not touched: only the threaded part is
+ * deferred.  Only a program that could do this itself gets it: changing
+ * the scheduling of another user's task (chrt -p on the thread) needs
+ * CAP_SYS_NICE, and the change goes through the checks of
+ * sched_setattr(2) (elf_hook_sched_setattr()).
  *
  * The threads' original policy, priority, nice value and CPU mask are
  * saved when the first program takes them and restored when the last
  * one lets go: when it exits (the sched_process_exit tracepoint, handled
- * in a work item, since the tracepoint runs in atomic context), when it
+ * in a work item, since the tracepoint runs in atomic context; the probe
+ * only takes a raw spinlock, which stays a spinning lock on PREEMPT_RT), when it
  * execs another program, or when this module is unloaded.  Overlapping
  * programs get the lowest of their wishes.  Without threaded interrupts
  * there are no such threads: the request is recorded as skipped and
@@ -29,6 +34,8 @@
 #include <linux/atomic.h>
 #include <linux/cpumask.h>
 #include <linux/ctype.h>
+#include <linux/elf_hook.h>
+#include <linux/irq.h>
 #include <linux/kernel.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
@@ -81,24 +88,44 @@ struct sorto_found {
 };
 
 static DEFINE_MUTEX(sorto_irq_lock);		/* lists, holders, threads */
-static DEFINE_SPINLOCK(sorto_holders_lock);	/* holder list vs exit probe */
+static DEFINE_RAW_SPINLOCK(sorto_holders_lock);	/* holder list vs exit probe */
 static LIST_HEAD(sorto_holders);
 static LIST_HEAD(sorto_ithreads);
 static atomic_t sorto_nholders = ATOMIC_INIT(0);
 static atomic64_t sorto_restored_count = ATOMIC64_INIT(0);
+static atomic64_t sorto_restore_failed_count = ATOMIC64_INIT(0);
 static unsigned int sorto_nthreads;
 static struct tracepoint *sorto_exit_tp;
 
 static void sorto_release_work_fn(struct work_struct *work);
 static DECLARE_WORK(sorto_release_work, sorto_release_work_fn);
 
+/*
+ * Move interrupt thread @p.  @checked: on behalf of the program being
+ * exec'ed, through the checks of sched_setattr(2) (its credentials decide);
+ * otherwise a change back towards what was saved, which needs no privilege.
+ * The CPUs change only when the scheduling change went through.
+ */
 static int sorto_set_task(struct task_struct *p, int policy, int prio,
-			  int nice, const struct cpumask *mask)
+			  int nice, const struct cpumask *mask, bool checked)
 {
-	int err = sorto_sched_set(p, policy, prio, nice, false);
-	int err2 = set_cpus_allowed_ptr(p, mask);
+	struct sched_attr attr = {
+		.size = sizeof(attr),
+		.sched_policy = policy,
+		.sched_priority = prio,
+		.sched_nice = nice,
+	};
+	int err;
 
-	return err ? err : err2;
+	if (checked)
+		err = elf_hook_sched_setattr(p, &attr);
+	else
+		err = sorto_sched_set(p, policy, prio, nice, false);
+	if (err)
+		return err;
+	/* A real-time class keeps the nice value: set it for the way back. */
+	set_user_nice(p, nice);
+	return set_cpus_allowed_ptr(p, mask);
 }
 
 /*
@@ -208,9 +235,14 @@ fail:
 	return NULL;
 }
 
-/* What @it should be now: below every holder, away from their CPUs. */
-static int sorto_retarget(struct sorto_ithread *it, char *desc, size_t size)
+/*
+ * What @it should be now: below every holder, away from their CPUs.
+ * @checked as for sorto_set_task().
+ */
+static int sorto_retarget(struct sorto_ithread *it, char *desc, size_t size,
+			  bool checked)
 {
+	const struct cpumask *aff;
 	struct sorto_holder *h;
 	cpumask_var_t mask, away;
 	int lowest = INT_MAX, policy, prio, nice, err;
@@ -244,12 +276,19 @@ static int sorto_retarget(struct sorto_ithread *it, char *desc, size_t size)
 	}
 	cpumask_copy(mask, it->saved_cpus);
 	if (any_away) {
-		cpumask_andnot(mask, cpu_online_mask, away);
+		/*
+		 * Away within the interrupt's own affinity (its smp_affinity,
+		 * which the administrator sets to keep interrupts off
+		 * isolated CPUs), never onto CPUs it excludes.
+		 */
+		aff = irq_get_affinity_mask(it->irq);
+		cpumask_andnot(mask, aff ? aff : cpu_online_mask, away);
+		cpumask_and(mask, mask, cpu_online_mask);
 		/* Nowhere else to go: stay where it was. */
 		if (cpumask_empty(mask))
 			cpumask_copy(mask, it->saved_cpus);
 	}
-	err = sorto_set_task(it->task, policy, prio, nice, mask);
+	err = sorto_set_task(it->task, policy, prio, nice, mask, checked);
 	if (desc)
 		snprintf(desc, size, "%s:%s:%d:%d@%*pbl", it->comm,
 			 policy == SCHED_FIFO ? "fifo" : "other", prio, nice,
@@ -259,17 +298,46 @@ static int sorto_retarget(struct sorto_ithread *it, char *desc, size_t size)
 	return err;
 }
 
+/*
+ * Put @it back as it was.  A saved CPU set that went offline meanwhile
+ * falls back to the online CPUs, where the scheduler would have moved the
+ * thread anyway.  Failures are counted and logged: the thread may be left
+ * deferred, and the administrator has to know.
+ */
+static void sorto_restore(struct sorto_ithread *it)
+{
+	cpumask_var_t mask;
+	int err;
+
+	if (!alloc_cpumask_var(&mask, GFP_KERNEL)) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	cpumask_and(mask, it->saved_cpus, cpu_online_mask);
+	if (cpumask_empty(mask))
+		cpumask_copy(mask, cpu_online_mask);
+	err = sorto_set_task(it->task, it->saved_policy, it->saved_prio,
+			     it->saved_nice, mask, false);
+	free_cpumask_var(mask);
+	if (!err) {
+		atomic64_inc(&sorto_restored_count);
+		return;
+	}
+fail:
+	atomic64_inc(&sorto_restore_failed_count);
+	pr_warn_ratelimited("cannot restore interrupt thread pid %d (%s): %d\n",
+			    task_pid_nr(it->task), it->comm, err);
+}
+
 static void sorto_put_thread(struct sorto_ithread *it)
 {
 	if (--it->refs) {
-		sorto_retarget(it, NULL, 0);
+		sorto_retarget(it, NULL, 0, false);
 		return;
 	}
-	sorto_set_task(it->task, it->saved_policy, it->saved_prio,
-		       it->saved_nice, it->saved_cpus);
+	sorto_restore(it);
 	list_del(&it->node);
 	sorto_nthreads--;
-	atomic64_inc(&sorto_restored_count);
 	put_task_struct(it->task);
 	free_cpumask_var(it->saved_cpus);
 	kfree(it);
@@ -280,9 +348,9 @@ static void sorto_release(struct sorto_holder *h)
 {
 	unsigned int i;
 
-	spin_lock(&sorto_holders_lock);
+	raw_spin_lock(&sorto_holders_lock);
 	list_del(&h->node);
-	spin_unlock(&sorto_holders_lock);
+	raw_spin_unlock(&sorto_holders_lock);
 	atomic_dec(&sorto_nholders);
 	for (i = 0; i < h->n; i++)
 		sorto_put_thread(h->threads[i]);
@@ -310,13 +378,13 @@ static void sorto_exit_probe(void *data, struct task_struct *p)
 
 	if (!atomic_read(&sorto_nholders) || atomic_read(&p->signal->live))
 		return;
-	spin_lock(&sorto_holders_lock);
+	raw_spin_lock(&sorto_holders_lock);
 	list_for_each_entry(h, &sorto_holders, node)
 		if (h->tgid == task_tgid(p)) {
 			WRITE_ONCE(h->dead, true);
 			found = true;
 		}
-	spin_unlock(&sorto_holders_lock);
+	raw_spin_unlock(&sorto_holders_lock);
 	if (found)
 		schedule_work(&sorto_release_work);
 }
@@ -395,7 +463,7 @@ static void sorto_take_entry(struct sorto_holder *h, const struct sorto_irq *q,
 }
 
 void sorto_apply_irq(const struct sorto_policy *pol,
-		     const struct sorto_trust *t, struct sorto_actlog *log)
+		     const struct sorto_privs *pv, struct sorto_actlog *log)
 {
 	char target[SORTO_MAX_NAME + 1], desc[SORTO_VAL_MAX];
 	struct sorto_holder *h;
@@ -407,8 +475,8 @@ void sorto_apply_irq(const struct sorto_policy *pol,
 		return;
 	if (!sorto_irq_enable)
 		why = "disabled-by-admin";
-	else if (!t->trusted)
-		why = "untrusted";
+	else if (!pv->cap_sys_nice)
+		why = "needs-cap-sys-nice";
 	else if (!sorto_exit_tp)
 		why = "no-exit-tracepoint";
 	if (why) {
@@ -442,12 +510,12 @@ void sorto_apply_irq(const struct sorto_policy *pol,
 		kfree(h);
 		return;
 	}
-	spin_lock(&sorto_holders_lock);
+	raw_spin_lock(&sorto_holders_lock);
 	list_add_tail(&h->node, &sorto_holders);
-	spin_unlock(&sorto_holders_lock);
+	raw_spin_unlock(&sorto_holders_lock);
 	atomic_inc(&sorto_nholders);
 	for (i = 0; i < h->n; i++) {
-		err = sorto_retarget(h->threads[i], desc, sizeof(desc));
+		err = sorto_retarget(h->threads[i], desc, sizeof(desc), true);
 		snprintf(target, sizeof(target), "%u", h->threads[i]->irq);
 		sorto_action(log, "irq", target,
 			     h->away[i] ? "defer+away" : "defer",
@@ -479,6 +547,11 @@ void sorto_irq_show(struct seq_file *m)
 u64 sorto_irq_restored(void)
 {
 	return atomic64_read(&sorto_restored_count);
+}
+
+u64 sorto_irq_restore_failed(void)
+{
+	return atomic64_read(&sorto_restore_failed_count);
 }
 
 unsigned int sorto_irq_active(void)
@@ -524,10 +597,14 @@ int sorto_irq_init(void)
 void sorto_irq_exit(void)
 {
 	struct sorto_holder *h, *tmp;
+	int err;
 
 	if (IS_ENABLED(CONFIG_TRACEPOINTS) && sorto_exit_tp) {
-		tracepoint_probe_unregister(sorto_exit_tp, sorto_exit_probe,
-					    NULL);
+		err = tracepoint_probe_unregister(sorto_exit_tp,
+						  sorto_exit_probe, NULL);
+		if (err)
+			pr_warn("cannot stop watching process exits (%d)\n",
+				err);
 		tracepoint_synchronize_unregister();
 	}
 	cancel_work_sync(&sorto_release_work);

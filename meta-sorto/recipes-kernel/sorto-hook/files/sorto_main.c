@@ -13,9 +13,9 @@
  *
  * A record that decodes is then applied to the new process: memory
  * locking (sorto_mlock.c), scheduling (sorto_sched.c) and interrupt
- * deferral (sorto_irq.c), each decision checked against the trust model
- * and the administrator's limits (sorto_trust.c) and written into the
- * record as an "action" line.
+ * deferral (sorto_irq.c), each decision checked against what the new
+ * program owns and the administrator's limits (sorto_trust.c) and
+ * written into the record as an "action" line.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -50,8 +50,7 @@ struct sorto_rec {
 	char comm[TASK_COMM_LEN];	/* sanitized */
 	char file[SORTO_FILE_MAX + 1];	/* sanitized, truncated */
 	struct sorto_policy pol;	/* valid when err == 0 */
-	bool trusted;			/* when err == 0 */
-	const char *trust_why;		/* static string */
+	struct sorto_privs privs;	/* when err == 0 */
 	struct sorto_actlog acts;	/* what was applied, when err == 0 */
 };
 
@@ -148,15 +147,11 @@ static void sorto_exec(struct linux_binprm *bprm, enum elf_hook_status status,
 				      rec->pid, rec->comm,
 				      sorto_strerror(err), -err);
 	} else {
-		struct sorto_trust trust;
-
 		atomic64_inc(&sorto_decoded_ok);
-		sorto_trust_check(bprm, &trust);
-		rec->trusted = trust.trusted;
-		rec->trust_why = trust.why;
-		sorto_apply_mlock(&rec->pol, &trust, &rec->acts);
-		sorto_apply_sched(&rec->pol.sched, &trust, &rec->acts);
-		sorto_apply_irq(&rec->pol, &trust, &rec->acts);
+		sorto_privs_read(bprm, &rec->privs);
+		sorto_apply_mlock(&rec->pol, &rec->privs, &rec->acts);
+		sorto_apply_sched(&rec->pol.sched, &rec->acts);
+		sorto_apply_irq(&rec->pol, &rec->privs, &rec->acts);
 	}
 	sorto_ring_add(rec);
 }
@@ -203,6 +198,8 @@ static int sorto_stats_show(struct seq_file *m, void *v)
 	seq_printf(m, "irq_threads_deferred %u\n", sorto_irq_active());
 	seq_printf(m, "irq_threads_restored %llu\n",
 		   (unsigned long long)sorto_irq_restored());
+	seq_printf(m, "irq_restore_failed %llu\n",
+		   (unsigned long long)sorto_irq_restore_failed());
 	return 0;
 }
 
@@ -342,8 +339,10 @@ static int sorto_records_show(struct seq_file *m, void *v)
 	seq_printf(m, " len=%zu\n", rec->len);
 	if (!rec->err) {
 		sorto_show_policy(m, &rec->pol);
-		seq_printf(m, " trust trusted=%d reason=%s\n",
-			   rec->trusted ? 1 : 0, rec->trust_why);
+		seq_printf(m, " privs uid=%u secure=%d cap_sys_nice=%d cap_ipc_lock=%d rlimit_rtprio=%ld rlimit_memlock=%ld\n",
+			   rec->privs.uid, rec->privs.secure,
+			   rec->privs.cap_sys_nice, rec->privs.cap_ipc_lock,
+			   rec->privs.rlimit_rtprio, rec->privs.rlimit_memlock);
 		seq_puts(m, rec->acts.buf);
 		if (rec->acts.truncated)
 			seq_puts(m, " actions_truncated=1\n");

@@ -5,17 +5,24 @@
  * The regions are found here, from the new mm (start_code/end_code,
  * start_data, start_stack and the VMAs around them); the locking itself is
  * elf_hook_mlock() from the kernel patch series, which is mlock(2) with a
- * limit chosen by this module: RLIMIT_MEMLOCK for an untrusted binary,
- * RLIMIT_MEMLOCK or max_locked_bytes (the larger) for a trusted one.  A
- * request larger than what is left under the limit is clamped, never
- * refused: as much of the region as fits is locked and the record says so.
+ * limit chosen by this module.  That limit is what mlock(2) would allow the
+ * new program (RLIMIT_MEMLOCK, none with CAP_IPC_LOCK), lowered by the
+ * administrator: max_locked_bytes per program and max_user_locked_bytes for
+ * all processes of the user together.  A request larger than what is left
+ * under the limit is clamped, never refused: as much of the region as fits
+ * is locked and the record says so.
+ *
+ * A growing stack is never locked whole: its lowest page stays unlocked, so
+ * the mapping that grows is not a locked one and growing never has to fit
+ * under RLIMIT_MEMLOCK (a locked stack that cannot grow kills the program
+ * with SIGSEGV long after exec).
  *
  * Locked pages stay resident and are never faulted again; that is all
  * mlock means.  It says nothing about CPU caches.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/capability.h>
+#include <linux/cred.h>
 #include <linux/dcache.h>
 #include <linux/elf_hook.h>
 #include <linux/fs.h>
@@ -24,6 +31,7 @@
 #include <linux/path.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
+#include <linux/sched/task.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 
@@ -61,6 +69,23 @@ static bool sorto_vma_named(struct vm_area_struct *vma, const char *name,
 static bool sorto_vma_special(struct vm_area_struct *vma)
 {
 	return vma->vm_flags & (VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_MIXEDMAP);
+}
+
+/*
+ * The part of @vma that may be locked: all of it, except the page at the
+ * growing end of a stack.  Growing a locked mapping must fit under
+ * RLIMIT_MEMLOCK (acct_stack_growth()); an unlocked page at the end keeps
+ * the growing mapping unlocked.  False when nothing is left.
+ */
+static bool sorto_lockable(struct vm_area_struct *vma, struct sorto_range *r)
+{
+	r->start = vma->vm_start;
+	r->end = vma->vm_end;
+	if (vma->vm_flags & VM_GROWSDOWN)
+		r->start += PAGE_SIZE;
+	if (vma->vm_flags & VM_GROWSUP)
+		r->end -= PAGE_SIZE;
+	return r->start < r->end;
 }
 
 /*
@@ -104,6 +129,7 @@ static int sorto_collect(struct mm_struct *mm, const struct sorto_mlock *ml,
 			 struct sorto_range *r, int max, char *buf)
 {
 	struct vm_area_struct *vma;
+	struct sorto_range one;
 	int n = 0;
 
 	sorto_mmap_read_lock(mm);
@@ -120,11 +146,9 @@ static int sorto_collect(struct mm_struct *mm, const struct sorto_mlock *ml,
 		break;
 	case SORTO_REGION_STACK:
 		vma = find_vma(mm, mm->start_stack);
-		if (vma && vma->vm_start <= mm->start_stack) {
-			r[0].start = vma->vm_start;
-			r[0].end = vma->vm_end;
+		if (vma && vma->vm_start <= mm->start_stack &&
+		    sorto_lockable(vma, &r[0]))
 			n = 1;
-		}
 		break;
 	case SORTO_REGION_ALL:
 	case SORTO_REGION_FILE:
@@ -135,14 +159,14 @@ static int sorto_collect(struct mm_struct *mm, const struct sorto_mlock *ml,
 			if (ml->region == SORTO_REGION_FILE &&
 			    !sorto_vma_named(vma, ml->name.s, buf))
 				continue;
+			if (!sorto_lockable(vma, &one))
+				continue;
 			/* Adjacent mappings become one range. */
-			if (n && r[n - 1].end == vma->vm_start) {
-				r[n - 1].end = vma->vm_end;
+			if (n && r[n - 1].end == one.start) {
+				r[n - 1].end = one.end;
 				continue;
 			}
-			r[n].start = vma->vm_start;
-			r[n].end = vma->vm_end;
-			n++;
+			r[n++] = one;
 		}
 		break;
 	}
@@ -157,14 +181,11 @@ static int sorto_collect(struct mm_struct *mm, const struct sorto_mlock *ml,
  * mapping against RLIMIT_MEMLOCK unless the process has CAP_IPC_LOCK.
  */
 static enum sorto_result sorto_lock_future(struct mm_struct *mm,
-					   const struct sorto_trust *t,
+					   const struct sorto_privs *pv,
 					   const char **why)
 {
-	bool unlimited = rlimit(RLIMIT_MEMLOCK) == RLIM_INFINITY;
-
-	if (!unlimited && !(t->trusted && capable(CAP_IPC_LOCK))) {
-		*why = t->trusted ? "future-needs-cap-ipc-lock" :
-				    "future-needs-unlimited-rlimit-memlock";
+	if (pv->rlimit_memlock != -1 && !pv->cap_ipc_lock) {
+		*why = "future-needs-cap-ipc-lock-or-unlimited-rlimit-memlock";
 		return SORTO_REFUSED;
 	}
 	sorto_mmap_write_lock(mm);
@@ -174,7 +195,7 @@ static enum sorto_result sorto_lock_future(struct mm_struct *mm,
 }
 
 static void sorto_lock_one(struct mm_struct *mm, const struct sorto_mlock *ml,
-			   const struct sorto_trust *t, unsigned long limit,
+			   const struct sorto_privs *pv, unsigned long limit,
 			   const char *limit_why, struct sorto_actlog *log,
 			   char *buf)
 {
@@ -194,7 +215,11 @@ static void sorto_lock_one(struct mm_struct *mm, const struct sorto_mlock *ml,
 			 sorto_region_name(ml->region));
 
 	n = sorto_collect(mm, ml, r, SORTO_MAX_RANGES, buf);
-	cap = ml->max_bytes ? PAGE_ALIGN(ml->max_bytes) : ULONG_MAX;
+	/* PAGE_ALIGN() of a size near ULONG_MAX wraps to 0: saturate. */
+	if (!ml->max_bytes || ml->max_bytes > (ULONG_MAX & PAGE_MASK))
+		cap = ULONG_MAX & PAGE_MASK;
+	else
+		cap = PAGE_ALIGN(ml->max_bytes);
 	for (i = 0; i < n; i++)
 		asked += r[i].end - r[i].start;
 	asked = min(asked, cap);
@@ -225,7 +250,7 @@ static void sorto_lock_one(struct mm_struct *mm, const struct sorto_mlock *ml,
 		res = SORTO_CLAMPED;
 
 	if (future && res != SORTO_FAILED) {
-		enum sorto_result fres = sorto_lock_future(mm, t, &fwhy);
+		enum sorto_result fres = sorto_lock_future(mm, pv, &fwhy);
 
 		if (fres != SORTO_APPLIED) {
 			/* The heap is empty at exec: future locking is all it asks. */
@@ -255,11 +280,36 @@ static void sorto_lock_one(struct mm_struct *mm, const struct sorto_mlock *ml,
 		     res == SORTO_FAILED ? "0" : d, res, why);
 }
 
+/*
+ * Bytes locked by the other processes of user @uid (their VmLck): the
+ * per-user cap counts them, whatever locked them.  A walk of the process
+ * list, done only for an exec whose policy locks memory.
+ */
+static unsigned long sorto_user_locked(kuid_t uid)
+{
+	unsigned long pages = 0;
+	struct task_struct *p;
+
+	rcu_read_lock();
+	for_each_process(p) {
+		if ((p->flags & PF_KTHREAD) || same_thread_group(p, current) ||
+		    !uid_eq(task_uid(p), uid))
+			continue;
+		task_lock(p);
+		if (p->mm)
+			pages += READ_ONCE(p->mm->locked_vm);
+		task_unlock(p);
+	}
+	rcu_read_unlock();
+	return pages > (ULONG_MAX >> PAGE_SHIFT) ? ULONG_MAX :
+						   pages << PAGE_SHIFT;
+}
+
 void sorto_apply_mlock(const struct sorto_policy *pol,
-		       const struct sorto_trust *t, struct sorto_actlog *log)
+		       const struct sorto_privs *pv, struct sorto_actlog *log)
 {
 	struct mm_struct *mm = current->mm;
-	unsigned long rlim = rlimit(RLIMIT_MEMLOCK), limit = rlim;
+	unsigned long limit, mine, others, room;
 	const char *limit_why = "rlimit-memlock";
 	bool need_path = false;
 	char *buf;
@@ -275,9 +325,21 @@ void sorto_apply_mlock(const struct sorto_policy *pol,
 				     "disabled-by-admin");
 		return;
 	}
-	if (t->trusted && sorto_max_locked_bytes > rlim) {
+	/* What mlock(2) would allow the new program... */
+	limit = pv->cap_ipc_lock ? ULONG_MAX : rlimit(RLIMIT_MEMLOCK);
+	/* ...lowered by the administrator, per program... */
+	if (limit > sorto_max_locked_bytes) {
 		limit = sorto_max_locked_bytes;
 		limit_why = "admin-max-locked-bytes";
+	}
+	/* ...and for the user's processes together. */
+	others = sorto_user_locked(current_uid());
+	mine = READ_ONCE(mm->locked_vm) << PAGE_SHIFT;
+	room = sorto_max_user_locked_bytes > others ?
+	       sorto_max_user_locked_bytes - others : 0;
+	if (room < ULONG_MAX - mine && limit > mine + room) {
+		limit = mine + room;
+		limit_why = "admin-max-user-locked-bytes";
 	}
 	/* A path buffer only for file regions named by path (d_path()). */
 	for (i = 0; i < pol->n_mlock; i++)
@@ -290,7 +352,7 @@ void sorto_apply_mlock(const struct sorto_policy *pol,
 		return;
 	}
 	for (i = 0; i < pol->n_mlock; i++)
-		sorto_lock_one(mm, &pol->mlock[i], t, limit, limit_why, log,
+		sorto_lock_one(mm, &pol->mlock[i], pv, limit, limit_why, log,
 			       buf);
 	kfree(buf);
 }

@@ -3,19 +3,26 @@
  * sorto_hook: scheduling class, priority, nice value and CPU affinity of
  * the new program, set at exec.
  *
- * Real-time classes and a nice value below what RLIMIT_NICE allows are
- * privileged.  A trusted binary (see sorto_trust.c) gets them, with the
- * real-time priority capped at max_rt_prio and SCHED_RESET_ON_FORK set, so
- * children do not inherit a priority their user could not set.  Any other
- * binary gets exactly what its user could ask for with its own rlimits
- * (RLIMIT_RTPRIO, RLIMIT_NICE): capabilities of the caller are deliberately
- * not used, since the request comes from the file, not from the caller.
- * Affinity is clamped to CPUs that exist, are online and are allowed by the
- * process's cpuset.
+ * The policy asks, the program's own credentials decide.  Both changes go
+ * through the checks of the system calls, elf_hook_sched_setattr() and
+ * elf_hook_sched_setaffinity() from the kernel series, against the
+ * credentials and rlimits of the new program (the hook runs past the point
+ * of no return): a policy gets what the program could have taken for itself
+ * with sched_setattr(2) and sched_setaffinity(2) at its first instruction,
+ * security module and real-time bandwidth checks included, never more.
+ *
+ * Before the call, a request above what RLIMIT_RTPRIO, RLIMIT_NICE and
+ * CAP_SYS_NICE allow is lowered to what they allow (result "clamped"), and
+ * max_rt_prio caps every real-time priority.  The system call checks have
+ * the last word: what they refuse is "failed" with their error (leaving
+ * SCHED_IDLE without the right to, a security module's veto).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/bitmap.h>
+#include <linux/capability.h>
 #include <linux/cpumask.h>
+#include <linux/elf_hook.h>
 #include <linux/kernel.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
@@ -28,16 +35,29 @@ static bool sorto_rt(unsigned int policy)
 	return policy == SORTO_POLICY_FIFO || policy == SORTO_POLICY_RR;
 }
 
+/* The CPUs of the request as a bitmap of unsigned longs, for %*pbl. */
+static void sorto_cpus_bitmap(const struct sorto_sched *s,
+			      unsigned long *bits, unsigned int nbits)
+{
+	unsigned int cpu;
+
+	bitmap_zero(bits, nbits);
+	for (cpu = 0; cpu < s->ncpu_bytes * 8 && cpu < nbits; cpu++)
+		if (s->cpus[cpu / 8] & (1U << (cpu % 8)))
+			__set_bit(cpu, bits);
+}
+
 static void sorto_apply_cpus(const struct sorto_sched *s,
 			     struct sorto_actlog *log)
 {
+	DECLARE_BITMAP(bits, SORTO_MAX_CPU_BYTES * 8);
 	char asked[SORTO_VAL_MAX], applied[SORTO_VAL_MAX];
-	cpumask_var_t want, mask;
-	enum sorto_result res = SORTO_APPLIED;
-	const char *why = "-";
 	unsigned int cpu, nbits = s->ncpu_bytes * 8;
+	enum sorto_result res = SORTO_APPLIED;
+	cpumask_var_t want, mask;
+	const char *why = "-";
 	bool absent = false;
-	int err;
+	long err;
 
 	if (!s->ncpu_bytes)
 		return;
@@ -47,9 +67,8 @@ static void sorto_apply_cpus(const struct sorto_sched *s,
 		free_cpumask_var(want);
 		return;
 	}
-	for (cpu = 0; cpu < nbits; cpu++) {
-		if (!(s->cpus[cpu / 8] & (1U << (cpu % 8))))
-			continue;
+	sorto_cpus_bitmap(s, bits, SORTO_MAX_CPU_BYTES * 8);
+	for_each_set_bit(cpu, bits, nbits) {
 		if (cpu < nr_cpu_ids)
 			cpumask_set_cpu(cpu, want);
 		else
@@ -59,21 +78,22 @@ static void sorto_apply_cpus(const struct sorto_sched *s,
 	cpumask_and(mask, mask, sorto_task_cpus(current));
 	if (absent || !cpumask_equal(mask, want))
 		why = "cpu-absent-offline-or-outside-cpuset";
-	snprintf(asked, sizeof(asked), "%*pbl", nbits, s->cpus);
+	snprintf(asked, sizeof(asked), "%*pbl", nbits, bits);
 	if (cpumask_empty(mask)) {
 		res = SORTO_REFUSED;
 		why = "no-usable-cpu";
 		snprintf(applied, sizeof(applied), "-");
 	} else {
-		err = set_cpus_allowed_ptr(current, mask);
+		err = elf_hook_sched_setaffinity(mask);
 		if (err) {
 			res = SORTO_FAILED;
-			snprintf(applied, sizeof(applied), "error%d", err);
+			why = "sched_setaffinity";
+			snprintf(applied, sizeof(applied), "error%ld", err);
 		} else {
 			if (strcmp(why, "-"))
 				res = SORTO_CLAMPED;
 			snprintf(applied, sizeof(applied), "%*pbl",
-				 cpumask_pr_args(mask));
+				 cpumask_pr_args(sorto_task_cpus(current)));
 		}
 	}
 	sorto_action(log, "sched", "cpus", asked, applied, res, why);
@@ -81,16 +101,32 @@ static void sorto_apply_cpus(const struct sorto_sched *s,
 	free_cpumask_var(want);
 }
 
-void sorto_apply_sched(const struct sorto_sched *s,
-		       const struct sorto_trust *t, struct sorto_actlog *log)
+static int sorto_kernel_policy(unsigned int policy)
+{
+	switch (policy) {
+	case SORTO_POLICY_FIFO:
+		return SCHED_FIFO;
+	case SORTO_POLICY_RR:
+		return SCHED_RR;
+	case SORTO_POLICY_BATCH:
+		return SCHED_BATCH;
+	case SORTO_POLICY_IDLE:
+		return SCHED_IDLE;
+	default:
+		return SCHED_NORMAL;
+	}
+}
+
+void sorto_apply_sched(const struct sorto_sched *s, struct sorto_actlog *log)
 {
 	char asked[SORTO_VAL_MAX], applied[SORTO_VAL_MAX];
+	bool cap_nice = has_capability_noaudit(current, CAP_SYS_NICE);
 	unsigned int policy = s->policy;
 	int prio = s->priority, nice = task_nice(current), max_prio;
-	unsigned long rlim;
+	struct sched_attr attr = { .size = sizeof(attr) };
 	enum sorto_result res = SORTO_APPLIED;
 	const char *why = "-";
-	bool reset = false;
+	unsigned long rlim;
 	int err;
 
 	if (!s->present)
@@ -109,58 +145,59 @@ void sorto_apply_sched(const struct sorto_sched *s,
 
 	if (sorto_rt(policy)) {
 		rlim = rlimit(RLIMIT_RTPRIO);
+		max_prio = clamp(sorto_max_rt_prio, 0, MAX_RT_PRIO - 1);
 		if (prio < 1) {
 			prio = 1;
 			why = "rt-priority-raised-to-1";
 		}
-		if (t->trusted) {
-			max_prio = clamp(sorto_max_rt_prio, 0, 99);
-			if (prio > max_prio) {
-				prio = max_prio;
-				why = "admin-max-rt-prio";
-			}
-			/* Children get SCHED_OTHER unless the user could do more. */
-			reset = (unsigned long)prio > rlim;
-		} else if ((unsigned long)prio > rlim) {
-			prio = min_t(unsigned long, rlim, 99);
-			why = "untrusted-rlimit-rtprio";
+		if (!cap_nice && (unsigned long)prio > rlim) {
+			prio = min_t(unsigned long, rlim, MAX_RT_PRIO - 1);
+			why = "rlimit-rtprio";
+		}
+		if (prio > max_prio) {
+			prio = max_prio;
+			why = "admin-max-rt-prio";
 		}
 		if (prio < 1) {
 			/* No RT at all: keep the class the process had. */
 			sorto_action(log, "sched", "policy", asked, "-",
-				     SORTO_REFUSED, t->trusted ?
-				     "admin-max-rt-prio-0" : "untrusted");
+				     SORTO_REFUSED, why);
 			return;
 		}
 	} else {
 		prio = 0;
-	}
-
-	if (!sorto_rt(policy) && !t->trusted) {
 		/*
 		 * As setpriority(2) without CAP_SYS_NICE: going below the
 		 * current nice value is allowed down to 20 - RLIMIT_NICE.
 		 */
-		int floor = 20 - (int)min_t(unsigned long,
-					    rlimit(RLIMIT_NICE), 40);
-		int lowest = min(task_nice(current), floor);
+		if (!cap_nice) {
+			int floor = 20 - (int)min_t(unsigned long,
+						    rlimit(RLIMIT_NICE), 40);
+			int lowest = min(task_nice(current), floor);
 
-		if (nice < lowest) {
-			nice = lowest;
-			why = "untrusted-rlimit-nice";
+			if (nice < lowest) {
+				nice = lowest;
+				why = "rlimit-nice";
+			}
 		}
 	}
 
-	err = sorto_sched_set(current, policy, prio, nice, reset);
+	attr.sched_policy = sorto_kernel_policy(policy);
+	attr.sched_priority = prio;
+	attr.sched_nice = nice;
+	/* Keep a reset-on-fork the process had: only privilege clears it. */
+	if (current->sched_reset_on_fork)
+		attr.sched_flags |= SCHED_FLAG_RESET_ON_FORK;
+	err = elf_hook_sched_setattr(current, &attr);
 	if (err) {
 		snprintf(applied, sizeof(applied), "error%d", err);
 		sorto_action(log, "sched", "policy", asked, applied,
-			     SORTO_FAILED, "setscheduler");
+			     SORTO_FAILED, "sched_setattr");
 		return;
 	}
 	snprintf(applied, sizeof(applied), "%s:%d:%d%s",
 		 sorto_policy_name(policy), prio, task_nice(current),
-		 reset ? ":reset-on-fork" : "");
+		 current->sched_reset_on_fork ? ":reset-on-fork" : "");
 	if (strcmp(why, "-"))
 		res = SORTO_CLAMPED;
 	sorto_action(log, "sched", "policy", asked, applied, res, why);

@@ -1,30 +1,27 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * sorto_hook: the trust model and the administrator's limits.
+ * sorto_hook: what a policy may ask for, and the administrator's limits.
  *
- * A policy rides in the executable, and anybody can write an executable.
- * Privileged requests (real-time priority, locking beyond the caller's
- * RLIMIT_MEMLOCK, interrupt changes) are therefore honoured only when the
- * file is as trustworthy as a setuid-root binary would have to be: owned
- * by root, writable by nobody else, on a mount that honours setuid, under
- * a path the administrator lists, and not exec'ed under ptrace or with
- * no_new_privs.  Everything else is clamped to what the calling user could
- * do with its own rlimits.  docs/security.md is the user-facing version.
+ * A policy rides in the executable, and whoever runs an executable that is
+ * not a secure exec controls its code (LD_PRELOAD, ptrace, signals).  So a
+ * policy never grants anything: each request is what the new program could
+ * have done for itself with the matching system call at its first
+ * instruction, checked against the new program's credentials and rlimits
+ * (sorto_privs_read() below; the actions in sorto_mlock.c, sorto_sched.c
+ * and sorto_irq.c).  The administrator's parameters below only ever lower
+ * that.  docs/security.md is the user-facing version.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/atomic.h>
 #include <linux/binfmts.h>
+#include <linux/capability.h>
 #include <linux/cred.h>
 #include <linux/ctype.h>
-#include <linux/dcache.h>
-#include <linux/fs.h>
 #include <linux/kernel.h>
 #include <linux/moduleparam.h>
 #include <linux/module.h>
-#include <linux/mount.h>
-#include <linux/security.h>
-#include <linux/slab.h>
+#include <linux/sched/signal.h>
 #include <linux/string.h>
 #include <linux/uidgid.h>
 #include <linux/user_namespace.h>
@@ -46,25 +43,24 @@ MODULE_PARM_DESC(irq, "apply interrupt deferral requests (default Y; see irq_all
 int sorto_max_rt_prio = 49;
 module_param_named(max_rt_prio, sorto_max_rt_prio, int, 0644);
 MODULE_PARM_DESC(max_rt_prio,
-		 "highest SCHED_FIFO/RR priority a trusted binary gets (0: none; default 49, below the default interrupt threads)");
+		 "highest SCHED_FIFO/RR priority any policy gets (0: none; default 49, below the default interrupt threads)");
 
 unsigned long sorto_max_locked_bytes = 32UL << 20;
 module_param_named(max_locked_bytes, sorto_max_locked_bytes, ulong, 0644);
 MODULE_PARM_DESC(max_locked_bytes,
-		 "bytes a trusted binary may lock beyond RLIMIT_MEMLOCK (default 32 MiB)");
+		 "most bytes one program may have locked through its policy (default 32 MiB)");
+
+unsigned long sorto_max_user_locked_bytes = 64UL << 20;
+module_param_named(max_user_locked_bytes, sorto_max_user_locked_bytes, ulong,
+		   0644);
+MODULE_PARM_DESC(max_user_locked_bytes,
+		 "most bytes all processes of one user may have locked when a policy locks more (default 64 MiB)");
 
 #define SORTO_LIST_MAX 256
-static char sorto_trusted_paths[SORTO_LIST_MAX] =
-	"/bin:/sbin:/usr/bin:/usr/sbin:/usr/libexec:/usr/local/bin";
-module_param_string(trusted_paths, sorto_trusted_paths,
-		    sizeof(sorto_trusted_paths), 0644);
-MODULE_PARM_DESC(trusted_paths,
-		 "colon-separated directories whose root-owned binaries are trusted");
-
 static char sorto_irq_allow[SORTO_LIST_MAX];
 module_param_string(irq_allow, sorto_irq_allow, sizeof(sorto_irq_allow), 0644);
 MODULE_PARM_DESC(irq_allow,
-		 "comma-separated interrupt numbers or action names that trusted binaries may defer (default: none)");
+		 "comma-separated interrupt numbers or action names a policy may defer (default: none)");
 
 static atomic64_t sorto_results[SORTO_NR_RESULTS];
 
@@ -124,16 +120,6 @@ void sorto_action(struct sorto_actlog *log, const char *kind,
 	log->buf[log->len] = '\0';
 }
 
-/* True if @path is @dir or lies below it ("/usr/bin" holds "/usr/bin/x"). */
-static bool sorto_under(const char *path, const char *dir, size_t dlen)
-{
-	while (dlen > 1 && dir[dlen - 1] == '/')
-		dlen--;
-	if (dlen == 1 && dir[0] == '/')
-		return path[0] == '/';
-	return strncmp(path, dir, dlen) == 0 && path[dlen] == '/';
-}
-
 /*
  * Next token of the list at *@p, separated by any of @seps or white space
  * (a value written with echo ends in a newline); NULL at the end.
@@ -154,61 +140,27 @@ static const char *sorto_token(const char **p, const char *seps, size_t *len)
 	return start;
 }
 
-static bool sorto_path_allowed(const char *path)
+static long sorto_rlimit_show(unsigned int res)
 {
-	const char *list = sorto_trusted_paths, *dir;
-	bool ok = false;
-	size_t len;
+	unsigned long v = rlimit(res);
 
-	kernel_param_lock(THIS_MODULE);
-	while (!ok && (dir = sorto_token(&list, ":", &len)))
-		ok = dir[0] == '/' && sorto_under(path, dir, len);
-	kernel_param_unlock(THIS_MODULE);
-	return ok;
+	return v == RLIM_INFINITY ? -1 : (long)min_t(unsigned long, v, LONG_MAX);
 }
 
-static const char *sorto_untrusted_reason(struct linux_binprm *bprm)
+void sorto_privs_read(const struct linux_binprm *bprm, struct sorto_privs *pv)
 {
-	struct file *file = bprm->file;
-	struct inode *inode = file_inode(file);
-	const char *why = NULL;
-	char *buf, *path;
-
-	if (bprm->unsafe & LSM_UNSAFE_PTRACE)
-		return "traced";
-	if (bprm->unsafe & LSM_UNSAFE_NO_NEW_PRIVS)
-		return "no-new-privs";
-	if (bprm->unsafe)
-		return "shared-fs-or-files";
-	if (current_user_ns() != &init_user_ns)
-		return "user-namespace";
-	if (!uid_eq(inode->i_uid, GLOBAL_ROOT_UID))
-		return "owner-not-root";
-	if (inode->i_mode & 0022)	/* group or other may write */
-		return "writable-by-group-or-others";
-	if (file->f_path.mnt->mnt_flags & MNT_NOSUID)
-		return "nosuid-mount";
-	if (inode->i_sb->s_user_ns != &init_user_ns)
-		return "user-namespace-mount";
-
-	buf = kmalloc(PATH_MAX, GFP_KERNEL);
-	if (!buf)
-		return "no-memory";
-	path = d_path(&file->f_path, buf, PATH_MAX);
-	if (IS_ERR(path))
-		why = "path-unknown";
-	else if (!sorto_path_allowed(path))
-		why = "path-not-allowed";
-	kfree(buf);
-	return why;
-}
-
-void sorto_trust_check(struct linux_binprm *bprm, struct sorto_trust *t)
-{
-	t->why = sorto_untrusted_reason(bprm);
-	t->trusted = !t->why;
-	if (t->trusted)
-		t->why = "-";
+	/*
+	 * Past the point of no return: current's credentials are the new
+	 * program's, with whatever a setuid or file-capability binary was
+	 * granted, and without it when the exec was traced or under
+	 * no_new_privs (the exec code decided that, not this module).
+	 */
+	pv->uid = from_kuid_munged(&init_user_ns, current_uid());
+	pv->secure = bprm->secureexec;
+	pv->cap_sys_nice = has_capability_noaudit(current, CAP_SYS_NICE);
+	pv->cap_ipc_lock = has_capability_noaudit(current, CAP_IPC_LOCK);
+	pv->rlimit_rtprio = sorto_rlimit_show(RLIMIT_RTPRIO);
+	pv->rlimit_memlock = sorto_rlimit_show(RLIMIT_MEMLOCK);
 }
 
 /* Is interrupt @irq, whose action is called @name, in irq_allow? */
