@@ -28,6 +28,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--kernels", default="6.12,6.1", help="guest kernels for the qemu tests")
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put the long xdist groups first: each kernel's guests, then the real BitBake.
+
+    With ``--dist loadgroup`` a group goes to one worker as a whole, and each
+    worker is handed two work units up front, in collection order.  Collected
+    in file order, the BitBake group and both kernels could end up queued on
+    one worker while the other ran out of work (a serial cold run).  First in
+    the queue, the first two go to different workers and the third follows
+    the shorter one's (runs after the other hooks have added the markers).
+    """
+    kernels = [k for k in config.getoption("--kernels").split(",") if k]
+    rank = {f"kernel-{k}": i for i, k in enumerate(kernels)}
+    rank["yocto"] = len(kernels)
+
+    def key(pair: tuple[int, pytest.Item]) -> tuple[int, int]:
+        index, item = pair
+        marker = item.get_closest_marker("xdist_group")
+        group = (marker.args[0] if marker.args else marker.kwargs.get("name")) if marker else None
+        return (rank.get(group, len(rank)), index)
+
+    items[:] = [item for _, item in sorted(enumerate(items), key=key)]
+
+
 def need(tool: str) -> str:
     """Return the tool's path; fail (not skip) when it is missing: make deps installs it."""
     path = shutil.which(tool)
