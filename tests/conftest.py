@@ -82,4 +82,9 @@ def run_arm(binary: Path, *args: str) -> subprocess.CompletedProcess:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "kernel" in metafunc.fixturenames:
         kernels = [k for k in metafunc.config.getoption("--kernels").split(",") if k]
-        metafunc.parametrize("kernel", kernels, scope="session")
+        # Under pytest-xdist (--dist loadgroup) each kernel's tests stay on one
+        # worker, which builds and boots that kernel's guests once.  The mark
+        # rides on the parameter, so it exists before any collection hook
+        # (xdist's, which turns it into the scheduling group, included).
+        params = [pytest.param(k, marks=pytest.mark.xdist_group(f"kernel-{k}")) for k in kernels]
+        metafunc.parametrize("kernel", params, scope="session")

@@ -26,11 +26,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/qemu/" in str(item.fspath):
             item.add_marker(pytest.mark.qemu)
-            # Under pytest-xdist (--dist loadgroup) each kernel's tests stay on
-            # one worker, which builds and boots that kernel's guests once.
-            kernel = getattr(item, "callspec", None) and item.callspec.params.get("kernel")
-            if kernel:
-                item.add_marker(pytest.mark.xdist_group(f"kernel-{kernel}"))
+            # The per-kernel xdist group is set with the kernel parameter
+            # (tests/conftest.py): added here, it came after xdist had read
+            # the groups, and each worker booted every kernel's guests.
 
 
 def cap_record() -> bytes:
