@@ -269,7 +269,7 @@ def build_module(series: str, kdir: Path, root: Path, progress: bool) -> Path:
 
 def build_programs(root: Path, progress: bool) -> Path:
     """Cross-compile the guest test programs in every link variant."""
-    srcs = sorted((HERE / "progs").glob("*.c"))
+    srcs = sorted([*(HERE / "progs").glob("*.c"), *(HERE / "progs").glob("*.h")])
     gcc = _capture([CROSS + "gcc", "--version"]).splitlines()[0]
     key = input_digest(RECIPE_VERSION, gcc, _files_digest(srcs), repr(sorted(PROGRAMS.items())))
     final = root / f"progs-{key}"

@@ -13,20 +13,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-static long vmlck_kb(void)
-{
-	char line[256];
-	long kb = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmLck: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
-}
+#include "vmlck.h"
 
 static void __attribute__((constructor)) evil(void)
 {

@@ -21,6 +21,8 @@
 #include <unistd.h>
 #include <sys/resource.h>
 
+#include "vmlck.h"
+
 #define BSS_SIZE (4 << 20)
 #define DATA_SIZE (256 << 10)
 #define STACK_TOUCH (64 << 10)
@@ -34,21 +36,6 @@ static void sleep_ms(const char *arg)
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
 	nanosleep(&ts, NULL);
-}
-
-static long vmlck_kb(void)
-{
-	char line[256];
-	long kb = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmLck: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
 }
 
 static long faults(void)

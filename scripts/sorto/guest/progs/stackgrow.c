@@ -13,22 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmlck.h"
+
 #define FRAME 4096
-
-static long vmlck_kb(void)
-{
-	char line[256];
-	long kb = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmLck: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
-}
 
 static __attribute__((noinline)) long grow(long frames)
 {
