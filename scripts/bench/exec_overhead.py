@@ -36,11 +36,13 @@ def measure(g: Guest, prog: str, n: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--kernel", default="6.12", choices=build.KERNELS)
+    p.add_argument("--flavour", default="release", choices=sorted(build.FLAVOURS),
+                   help="guest kernel flavour (default release; debug adds KASAN and lockdep)")
     p.add_argument("--execs", type=int, default=300, help="execs per measurement")
     p.add_argument("--rounds", type=int, default=5)
     args = p.parse_args(argv)
 
-    art = build.build_guest(args.kernel)
+    art = build.build_guest(args.kernel, flavour=args.flavour)
     work = Path(tempfile.mkdtemp(prefix="sorto-bench-"))
     plain = art.programs / "hello-static"
     meta = work / "hello-meta"
@@ -59,8 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     base = statistics.median(results["no hook registered"])
     print(f"exec overhead, Linux {release}, qemu -icount shift=0,sleep=off, {args.execs} execs x "
           f"{args.rounds} rounds (median)")
-    print("note: the test guest kernel is built with KASAN, which inflates every exec; compare ratios, "
-          "not absolute times")
+    print(f"note: {args.flavour} guest kernel under TCG; compare ratios, not absolute times")
     print(f"{'case':<22} {'ns/exec':>10} {'ratio':>7} {'spread':>8}")
     for name, vals in results.items():
         med = statistics.median(vals)

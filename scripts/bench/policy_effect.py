@@ -17,8 +17,9 @@ Two measurements, interleaved over several rounds in one guest (booted with
 
 Prints a table of medians over the rounds and the ratios with/without and
 with/baseline (no baseline tool locks another program's memory: n/a).  The
-guest is TCG-emulated with a KASAN kernel: absolute figures mean little,
-the ratio within one run is what this reports.  Nothing here asserts time.
+guest is TCG-emulated (release kernel by default, --flavour debug for the
+KASAN and lockdep one): absolute figures mean little, the ratio within one
+run is what this reports.  Nothing here asserts time.
 """
 
 from __future__ import annotations
@@ -58,12 +59,14 @@ def kv(out: str, prefix: str) -> dict[str, int]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--kernel", default="6.12", choices=build.KERNELS)
+    p.add_argument("--flavour", default="release", choices=sorted(build.FLAVOURS),
+                   help="guest kernel flavour (default release; debug adds KASAN and lockdep)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--period-us", type=int, default=2000, help="wake-up period of the periodic task")
     p.add_argument("--samples", type=int, default=500, help="wake-ups per latency measurement")
     args = p.parse_args(argv)
 
-    art = build.build_guest(args.kernel)
+    art = build.build_guest(args.kernel, flavour=args.flavour)
     work = Path(tempfile.mkdtemp(prefix="sorto-bench-effect-"))
     files = {
         "/b/probe": art.programs / "policyprobe",
@@ -102,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
           "on each CPU;")
     print(f"wakelat: {args.samples} wake-ups every {args.period_us} us; with metadata: SCHED_FIFO 30 on CPU 1, "
           "virtio0 thread deferred away; policyprobe: text+data+stack locked")
-    print("note: the guest kernel runs KASAN under TCG; read the ratios, not the absolute figures")
+    print(f"note: {args.flavour} guest kernel under TCG; read the ratios, not the absolute figures")
     print("baseline: chrt -f 30 taskset -c 1 (util-linux, busybox), the tools used today without a policy")
     print(f"{'metric':<30} {'without':>9} {'baseline':>9} {'with':>9} {'with/without':>13} {'with/baseline':>14}")
     for metric, cases in rows.items():

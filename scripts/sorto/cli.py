@@ -84,7 +84,8 @@ def _cmd_genheader(args: argparse.Namespace) -> int:
 def _cmd_guest(args: argparse.Namespace) -> int:
     from .guest import build  # imported late: only this command needs it
 
-    art = build.build_guest(args.kernel, cache=args.cache, jobs=args.jobs, progress=not args.quiet)
+    art = build.build_guest(args.kernel, cache=args.cache, jobs=args.jobs, progress=not args.quiet,
+                            flavour=args.flavour)
     print(json.dumps(art.as_dict(), indent=2))
     return 0
 
@@ -112,7 +113,8 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     from . import trace  # imported late: only this command needs it
 
     argv = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
-    opts = trace.TraceOptions(argv=argv, out=Path(args.out), kernel=args.kernel, cache=args.cache,
+    opts = trace.TraceOptions(argv=argv, out=Path(args.out), kernel=args.kernel, flavour=args.flavour,
+                              cache=args.cache,
                               buffer_kb=args.buffer_kb, max_lines=args.max_lines, timeout=args.timeout,
                               put=args.put or [], console_log=Path(args.console_log) if args.console_log else None,
                               progress=not args.quiet, ssh=args.ssh, ssh_port=args.ssh_port, ssh_key=args.ssh_key,
@@ -295,6 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "and the project's patch series; artifacts are cached by a hash of their inputs.")
     s.add_argument("action", choices=["build"])
     s.add_argument("--kernel", default="6.12", help="kernel series: 6.12 or 6.1 (default 6.12)")
+    s.add_argument("--flavour", choices=["release", "debug"], default="release",
+                   help="release (default: what is profiled and demonstrated) or debug (adds KASAN and lockdep, "
+                   "as the kernel-path tests use)")
     s.add_argument("--cache", help="cache folder (default $SORTO_CACHE or ~/.cache/sorto)")
     s.add_argument("--jobs", "-j", type=int, default=0, help="parallel build jobs (default: all cores)")
     s.add_argument("--quiet", "-q", action="store_true")
@@ -336,6 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ssh-option", action="append", metavar="OPT",
                    help="extra ssh -o option, repeatable (e.g. StrictHostKeyChecking=accept-new)")
     s.add_argument("--kernel", default="6.12", help="guest kernel series for --qemu: 6.12 or 6.1 (default 6.12)")
+    s.add_argument("--flavour", choices=["release", "debug"], default="release",
+                   help="guest kernel flavour for --qemu (default release: a debug kernel's KASAN and lockdep "
+                   "functions would top the profile)")
     s.add_argument("--out", "-o", required=True, help="output folder (must not exist or be empty)")
     s.add_argument("--cache", help="guest cache folder (default $SORTO_CACHE or ~/.cache/sorto)")
     s.add_argument("--buffer-kb", type=int, default=256, help="ftrace buffer_size_kb per CPU (default 256)")

@@ -47,7 +47,14 @@ def cap_record() -> bytes:
 
 @pytest.fixture(scope="session")
 def guest_art(kernel: str):
-    return build.build_guest(kernel, progress=True)
+    """The debug guest (KASAN, lockdep): the kernel-path and attack tests run on it."""
+    return build.build_guest(kernel, progress=True, flavour="debug")
+
+
+@pytest.fixture(scope="session")
+def release_art(kernel: str):
+    """The release guest: what `sorto trace`, `make demo` and the benchmarks boot."""
+    return build.build_guest(kernel, progress=True, flavour="release")
 
 
 @pytest.fixture(scope="session")

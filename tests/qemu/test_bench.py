@@ -17,9 +17,9 @@ def load_bench(name: str):
     return mod
 
 
-def test_exec_overhead_bench_runs(guest_art, capsys: pytest.CaptureFixture[str]) -> None:
+def test_exec_overhead_bench_runs(release_art, capsys: pytest.CaptureFixture[str]) -> None:
     mod = load_bench("exec_overhead")
-    assert mod.main(["--kernel", guest_art.kernel_series, "--execs", "5", "--rounds", "1"]) == 0
+    assert mod.main(["--kernel", release_art.kernel_series, "--execs", "5", "--rounds", "1"]) == 0
     out = capsys.readouterr().out
     rows = {line.split("  ")[0]: line for line in out.splitlines()}
     for case in ("no hook registered", "hook, no section", "hook, with section"):
@@ -27,9 +27,9 @@ def test_exec_overhead_bench_runs(guest_art, capsys: pytest.CaptureFixture[str])
     assert rows["no hook registered"].split()[-2] == "1.000"
 
 
-def test_policy_effect_bench_runs(guest_art, capsys: pytest.CaptureFixture[str]) -> None:
+def test_policy_effect_bench_runs(release_art, capsys: pytest.CaptureFixture[str]) -> None:
     mod = load_bench("policy_effect")
-    assert mod.main(["--kernel", guest_art.kernel_series, "--rounds", "1", "--samples", "20"]) == 0
+    assert mod.main(["--kernel", release_art.kernel_series, "--rounds", "1", "--samples", "20"]) == 0
     out = capsys.readouterr().out
     rows = {line[:30].strip(): line[30:].split() for line in out.splitlines()}
     for metric in ("page faults in timed phase", "wake-up latency median (us)", "wake-up latency p99 (us)",

@@ -9,8 +9,8 @@ import pytest
 from sorto import demo
 
 
-def test_demo(guest_art, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rc = demo.run(guest_art.kernel_series, demo.build.REPO / "examples" / "demo-policy.yaml", tmp_path)
+def test_demo(release_art, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = demo.run(release_art.kernel_series, demo.build.REPO / "examples" / "demo-policy.yaml", tmp_path)
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "kernel record EQUALS" in out

@@ -14,12 +14,12 @@ TRACERS = {"function_profile", "function", "function_graph", "events", "strace_s
            "memory"}
 
 
-def test_trace_qemu_hammer(guest_art, tmp_path: Path) -> None:
+def test_trace_qemu_hammer(release_art, tmp_path: Path) -> None:
     out = tmp_path / "trace"
     # 2000 calls keep sys_getppid in the top three of the function profile
     # (the next function outside its path had about 400 hits) at a tenth of
     # the time under strace, where each call costs two ptrace stops.
-    cmd = [sys.executable, "-m", "sorto", "trace", "--qemu", "--kernel", guest_art.kernel_series, "--buffer-kb",
+    cmd = [sys.executable, "-m", "sorto", "trace", "--qemu", "--kernel", release_art.kernel_series, "--buffer-kb",
            "32", "--max-lines", "2000", "--out", str(out), "--console-log", str(tmp_path / "console.log"), "-q",
            "--", "/usr/bin/syscall_hammer", "getppid", "2000"]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=900)
@@ -27,7 +27,7 @@ def test_trace_qemu_hammer(guest_art, tmp_path: Path) -> None:
 
     m = json.loads((out / "manifest.json").read_text())
     assert m["command"] == ["/usr/bin/syscall_hammer", "getppid", "2000"]
-    assert m["kernel_release"] == guest_art.release and m["target"] == f"qemu:{guest_art.release}"
+    assert m["kernel_release"] == release_art.release and m["target"] == f"qemu:{release_art.release}"
     assert m["exit_status"] == 0 and m["duration_s"] > 0
     assert {"function", "function_graph"} <= set(m["tools"]["ftrace"]["available_tracers"])
     status = {t["tracer"]: t["status"] for t in m["tracers"]}

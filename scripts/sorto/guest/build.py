@@ -3,7 +3,8 @@
 Each artifact lives in a folder named by the hash of its inputs:
 
 * kernel: Debian's ``linux-source-X`` (package version), the patch series,
-  ``guest.config``, the cross compiler's version and this file's recipe version;
+  the flavour's config fragments, the cross compiler's version and this
+  file's recipe version;
 * module: the kernel key and the module sources;
 * programs: their sources and the compiler;
 * initramfs: all of the above plus busybox and the init script.
@@ -31,6 +32,14 @@ KERNEL_RECIPE = "4"  # bump when the kernel build steps change (forces a rebuild
 RECIPE_VERSION = "4"  # bump when the programs or initramfs steps change
 CROSS = "arm-linux-gnueabihf-"
 KERNELS = ("6.12", "6.1")
+# Kernel flavours: config fragments applied in order on top of allnoconfig.
+# "debug" (KASAN, lockdep) runs the kernel-path and attack tests; "release"
+# is what gets profiled, benchmarked and demonstrated, since debug
+# instrumentation dominates function profiles and latencies.
+FLAVOURS: dict[str, tuple[str, ...]] = {
+    "debug": ("guest.config", "debug.config"),
+    "release": ("guest.config",),
+}
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
@@ -63,6 +72,7 @@ class GuestArtifacts:
     """Paths of one built guest."""
 
     kernel_series: str
+    flavour: str
     release: str
     zimage: Path
     system_map: Path
@@ -176,10 +186,17 @@ def _prune(root: Path, prefix: str, current: Path, keep: int) -> None:
             old.unlink(missing_ok=True)
 
 
-def kernel_inputs(series: str) -> tuple[Path, list[Path], str]:
+def _flavour_configs(flavour: str) -> list[Path]:
+    if flavour not in FLAVOURS:
+        raise SortoError(f"unknown guest flavour {flavour!r}: choose one of {', '.join(FLAVOURS)}")
+    return [HERE / name for name in FLAVOURS[flavour]]
+
+
+def kernel_inputs(series: str, flavour: str = "debug") -> tuple[Path, list[Path], str]:
     """Return the source tarball, the patch series and the input key of a kernel."""
     if series not in KERNELS:
         raise SortoError(f"unsupported guest kernel {series!r}: choose one of {', '.join(KERNELS)}")
+    configs = _flavour_configs(flavour)
     tarball = Path(f"/usr/src/linux-source-{series}.tar.xz")
     if not tarball.is_file():
         raise SortoError(f"{tarball}: missing; install linux-source-{series} (make deps)")
@@ -188,19 +205,27 @@ def kernel_inputs(series: str) -> tuple[Path, list[Path], str]:
         raise SortoError(f"{PATCH_ROOT / series}: no patches")
     pkg = _capture(["dpkg-query", "-W", "-f=${Version}", f"linux-source-{series}"])
     gcc = _capture([CROSS + "gcc", "--version"]).splitlines()[0]
-    config = (HERE / "guest.config").read_bytes()
+    config = b"".join(c.read_bytes() for c in configs)
     key = input_digest(KERNEL_RECIPE, series, pkg, str(tarball.stat().st_size), gcc, config, _files_digest(patches))
     return tarball, patches, key
 
 
-def build_kernel(series: str, root: Path, jobs: int, progress: bool) -> Path:
-    """Build (or reuse) the patched kernel tree; return its folder."""
-    tarball, patches, key = kernel_inputs(series)
-    final = root / f"kernel-{series}-{key}"
+def _prune_legacy(root: Path, series: str) -> None:
+    """Delete kernel trees named before flavours existed (``kernel-<series>-<key>``): 2 GB each."""
+    for old in root.glob(f"kernel-{series}-*"):
+        rest = old.name[len(f"kernel-{series}-"):]
+        if len(rest) == 16 and all(c in "0123456789abcdef" for c in rest) and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def build_kernel(series: str, root: Path, jobs: int, progress: bool, flavour: str = "debug") -> Path:
+    """Build (or reuse) the patched kernel tree of ``flavour``; return its folder."""
+    tarball, patches, key = kernel_inputs(series, flavour)
+    final = root / f"kernel-{series}-{flavour}-{key}"
     if _stamp_ok(final):
-        _log(progress, f"kernel {series}: cached in {final}")
+        _log(progress, f"kernel {series} ({flavour}): cached in {final}")
         return final
-    _log(progress, f"kernel {series}: building in {final} (cold: a few minutes)")
+    _log(progress, f"kernel {series} ({flavour}): building in {final} (cold: a few minutes)")
     # Built in place (Kbuild keeps absolute paths, so the tree must not move);
     # the "done" stamp is written last, and a folder without it is rebuilt.
     if final.exists():
@@ -212,12 +237,15 @@ def build_kernel(series: str, root: Path, jobs: int, progress: bool) -> Path:
     _run(["tar", "-xf", str(tarball), "-C", str(src), "--strip-components=1"], log=log)
     for p in patches:
         _run(["patch", "-p1", "--forward", "--batch", "-i", str(p)], cwd=src, log=log)
+    fragment = final / "sorto.config"
+    fragment.write_bytes(b"".join(c.read_bytes() for c in _flavour_configs(flavour)))
     make = ["make", "ARCH=arm", f"CROSS_COMPILE={CROSS}", f"-j{_jobs(jobs)}"]
-    _run([*make, "allnoconfig"], cwd=src, log=log, env={"KCONFIG_ALLCONFIG": str(HERE / "guest.config")})
-    _check_config(src / ".config", HERE / "guest.config", log)
+    _run([*make, "allnoconfig"], cwd=src, log=log, env={"KCONFIG_ALLCONFIG": str(fragment)})
+    _check_config(src / ".config", fragment, log)
     _run([*make, "zImage", "modules"], cwd=src, log=log)
     (final / "done").write_text("ok\n")
-    _prune(root, f"kernel-{series}-", final, keep=2)
+    _prune(root, f"kernel-{series}-{flavour}-", final, keep=2)
+    _prune_legacy(root, series)
     return final
 
 
@@ -238,14 +266,14 @@ def _check_config(dot_config: Path, fragment: Path, log: Path) -> None:
         raise SortoError(f"kernel config did not take: {' '.join(missing)} (log: {log})")
 
 
-def build_module(series: str, kdir: Path, root: Path, progress: bool) -> Path:
+def build_module(series: str, kdir: Path, root: Path, progress: bool, flavour: str = "debug") -> Path:
     """Build (or reuse) sorto_hook.ko against the kernel tree."""
     sources = [p for p in MODULE_SRC.iterdir() if p.is_file() and p.suffix in {".c", ".h"} or p.name == "Makefile"]
     key = input_digest(kdir.name, _files_digest(sources), "asan-globals=0")
-    final = root / f"module-{series}-{key}"
+    final = root / f"module-{series}-{flavour}-{key}"
     if _stamp_ok(final):
         return final / "sorto_hook.ko"
-    _log(progress, f"module for {series}: building")
+    _log(progress, f"module for {series} ({flavour}): building")
     tmp = _fresh(final)
     work = tmp / "src"
     work.mkdir()
@@ -263,7 +291,7 @@ def build_module(series: str, kdir: Path, root: Path, progress: bool) -> Path:
          log=tmp / "build.log")
     shutil.copy2(work / "sorto_hook.ko", tmp / "sorto_hook.ko")
     _commit(tmp, final)
-    _prune(root, f"module-{series}-", final, keep=4)
+    _prune(root, f"module-{series}-{flavour}-", final, keep=2)
     return final / "sorto_hook.ko"
 
 
@@ -373,7 +401,8 @@ def payload_cpio(art: GuestArtifacts, files: dict[str, Path], out: Path) -> Path
     return make_cpio(art.cpio_tool, cpio_spec(files), out)
 
 
-def build_initramfs(series: str, tool: Path, module: Path, progs: Path, root: Path, progress: bool) -> Path:
+def build_initramfs(series: str, tool: Path, module: Path, progs: Path, root: Path, progress: bool,
+                    flavour: str = "debug") -> Path:
     """Assemble the base initramfs: busybox, strace, chrt, glibc for dynamic programs, module, programs."""
     bb = busybox(root, progress)
     # strace for `sorto trace` and for tracing a program the way users do; it
@@ -394,14 +423,14 @@ def build_initramfs(series: str, tool: Path, module: Path, progs: Path, root: Pa
         if p.name != "done":
             files[f"/usr/bin/{p.name}"] = p
     key = input_digest(RECIPE_VERSION, *[f"{g}\0".encode() + h.read_bytes() for g, h in sorted(files.items())])
-    final = root / f"initramfs-{series}-{key}.cpio.gz"
+    final = root / f"initramfs-{series}-{flavour}-{key}.cpio.gz"
     if final.is_file():
         return final
-    _log(progress, f"initramfs for {series}: assembling")
+    _log(progress, f"initramfs for {series} ({flavour}): assembling")
     spec = cpio_spec(files, dirs=["/bin", "/dev", "/proc", "/sys", "/tmp", "/lib", "/usr", "/usr/bin"])
     spec += "nod /dev/console 0600 0 0 c 5 1\nslink /bin/sh busybox 0777 0 0\n"
     out = make_cpio(tool, spec, final)
-    _prune(root, f"initramfs-{series}-", final, keep=4)
+    _prune(root, f"initramfs-{series}-{flavour}-", final, keep=2)
     return out
 
 
@@ -411,22 +440,26 @@ def kernel_release(kdir: Path) -> str:
 
 
 def build_guest(series: str = "6.12", cache: str | Path | None = None, jobs: int = 0,
-                progress: bool = True) -> GuestArtifacts:
-    """Build or reuse every artifact of the guest for ``series`` (``cache``: see :func:`cache_root`)."""
+                progress: bool = True, flavour: str = "release") -> GuestArtifacts:
+    """Build or reuse every artifact of the guest for ``series`` and ``flavour``.
+
+    ``cache``: see :func:`cache_root`; ``flavour``: a key of :data:`FLAVOURS`.
+    """
     root = cache_root(cache) / "guest"
     root.mkdir(parents=True, exist_ok=True)
     # One builder at a time per cache: two checkouts (or a test run and a
     # demo) sharing ~/.cache/sorto must not build into the same folder.
     with open(root / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        kdir = build_kernel(series, root, jobs, progress)
-        module = build_module(series, kdir, root, progress)
+        kdir = build_kernel(series, root, jobs, progress, flavour)
+        module = build_module(series, kdir, root, progress, flavour)
         progs = build_programs(root, progress)
         tool = gen_init_cpio(kdir, root)
-        initramfs = build_initramfs(series, tool, module, progs, root, progress)
+        initramfs = build_initramfs(series, tool, module, progs, root, progress, flavour)
     tree = kdir / "linux"
     return GuestArtifacts(
         kernel_series=series,
+        flavour=flavour,
         release=kernel_release(kdir),
         zimage=tree / "arch" / "arm" / "boot" / "zImage",
         system_map=tree / "System.map",

@@ -58,7 +58,7 @@ def trace_qemu(opts: TraceOptions) -> tuple[Path, dict]:
         raise SortoError("no command to trace (give it after --)")
     out = OutDir(opts.out)
     try:
-        art = build.build_guest(opts.kernel, cache=opts.cache, progress=opts.progress)
+        art = build.build_guest(opts.kernel, cache=opts.cache, progress=opts.progress, flavour=opts.flavour)
         files, argv = payload_files(opts)
         with tempfile.TemporaryDirectory(prefix="sorto-trace-") as td:
             parts: list[Path] = [art.initramfs]

@@ -28,6 +28,7 @@ class TraceOptions:
     argv: list[str]
     out: Path
     kernel: str = "6.12"
+    flavour: str = "release"
     cache: str | None = None
     buffer_kb: int = 256
     max_lines: int = 20000
