@@ -7,6 +7,7 @@
 #ifndef SORTO_KCOMPAT_H
 #define SORTO_KCOMPAT_H
 
+#include <linux/capability.h>
 #include <linux/mm.h>
 #include <linux/sched.h>
 #include <linux/version.h>
@@ -64,6 +65,18 @@ static inline int sorto_sched_set(struct task_struct *p, int policy, int prio,
 
 	return sched_setattr_nocheck(p, &attr);
 }
+#endif
+
+/*
+ * Whether current, already running with the new program's credentials,
+ * has @cap, without an audit record for a refusal.  4.14 does not export
+ * has_capability_noaudit(); ns_capable_noaudit() checks the same
+ * credentials but also marks the task PF_SUPERPRIV when the answer is yes.
+ */
+#if KERNEL_VERSION(6, 1, 0) > LINUX_VERSION_CODE
+#define sorto_capable(cap)	ns_capable_noaudit(&init_user_ns, (cap))
+#else
+#define sorto_capable(cap)	has_capability_noaudit(current, (cap))
 #endif
 
 #endif /* SORTO_KCOMPAT_H */

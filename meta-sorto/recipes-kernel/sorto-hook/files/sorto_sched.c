@@ -120,7 +120,7 @@ static int sorto_kernel_policy(unsigned int policy)
 void sorto_apply_sched(const struct sorto_sched *s, struct sorto_actlog *log)
 {
 	char asked[SORTO_VAL_MAX], applied[SORTO_VAL_MAX];
-	bool cap_nice = has_capability_noaudit(current, CAP_SYS_NICE);
+	bool cap_nice = sorto_capable(CAP_SYS_NICE);
 	unsigned int policy = s->policy;
 	int prio = s->priority, nice = task_nice(current), max_prio;
 	struct sched_attr attr = { .size = sizeof(attr) };

@@ -157,8 +157,8 @@ void sorto_privs_read(const struct linux_binprm *bprm, struct sorto_privs *pv)
 	 */
 	pv->uid = from_kuid_munged(&init_user_ns, current_uid());
 	pv->secure = bprm->secureexec;
-	pv->cap_sys_nice = has_capability_noaudit(current, CAP_SYS_NICE);
-	pv->cap_ipc_lock = has_capability_noaudit(current, CAP_IPC_LOCK);
+	pv->cap_sys_nice = sorto_capable(CAP_SYS_NICE);
+	pv->cap_ipc_lock = sorto_capable(CAP_IPC_LOCK);
 	pv->rlimit_rtprio = sorto_rlimit_show(RLIMIT_RTPRIO);
 	pv->rlimit_memlock = sorto_rlimit_show(RLIMIT_MEMLOCK);
 }
