@@ -50,7 +50,7 @@ def test_series_format(series: str) -> None:
         body = head.split("\n\n", 1)[1]
         assert len(body.split()) > 30, f"{p.name}: the description does not say why"
     # Each patch names the subsystem it touches, as upstream subjects do.
-    assert all(re.match(r"(binfmt_elf|mm/mlock): ", s) for s in subjects), subjects
+    assert all(re.match(r"(binfmt_elf|mm/mlock|ARM): ", s) for s in subjects), subjects
 
 
 def test_series_agree_on_subjects() -> None:
@@ -72,9 +72,13 @@ def test_checkpatch_strict(checkpatch: Path, series: str) -> None:
         m = re.search(r"total: (\d+) errors, (\d+) warnings, (\d+) checks", out)
         assert m, out
         errors, warnings, checks = map(int, m.groups())
-        # The only accepted finding: new files make checkpatch ask about MAINTAINERS.
+        # Accepted findings: new files make checkpatch ask about MAINTAINERS, and
+        # it reads the wildcards of linker scripts as C operators (it says the
+        # same of include/asm-generic/vmlinux.lds.h's own *(.text.hot.*) lines).
         allowed = len(re.findall(r"does MAINTAINERS need updating", out))
-        assert (errors, warnings - allowed, checks) == (0, 0, 0), f"{p.name}:\n{out}"
+        lds = len(re.findall(r"^CHECK: spaces preferred around that '\*' \(ctx:\w+\)\n#\d+: FILE: \S+\.lds\.[hS]:",
+                             out, re.M))
+        assert (errors, warnings - allowed, checks - lds) == (0, 0, 0), f"{p.name}:\n{out}"
 
 
 def test_checkpatch_module_sources(checkpatch: Path) -> None:

@@ -39,6 +39,8 @@ PATCH_NAMES = [
     "0004-mm-mlock-let-the-ELF-section-hook-lock-parts-of-a-ne.patch",
     "0005-binfmt_elf-let-the-ELF-section-hook-set-scheduling-t.patch",
     "0006-binfmt_elf-read-the-ELF-section-hook-s-ops-only-unde.patch",
+    "0007-ARM-link-the-scratchpad-functions-into-one-page-alig.patch",
+    "0008-ARM-run-the-scratchpad-block-from-on-chip-SRAM.patch",
 ]
 # A BSP layer's kernel recipe (inherit kernel, not linux-yocto.inc, like linux-imx) on a series without
 # patches, taking linux-sorto.inc the way docs/yocto.md tells vendors to (there from a bbappend).
