@@ -297,9 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "and the project's patch series; artifacts are cached by a hash of their inputs.")
     s.add_argument("action", choices=["build"])
     s.add_argument("--kernel", default="6.12", help="kernel series: 6.12 or 6.1 (default 6.12)")
-    s.add_argument("--flavour", choices=["release", "debug"], default="release",
-                   help="release (default: what is profiled and demonstrated) or debug (adds KASAN and lockdep, "
-                   "as the kernel-path tests use)")
+    s.add_argument("--flavour", choices=["release", "debug", "scratchpad"], default="release",
+                   help="release (default: what is profiled and demonstrated), debug (adds KASAN and lockdep, "
+                   "as the kernel-path tests use) or scratchpad (-M vexpress-a15, the functions of "
+                   "scratchpad.list in on-chip SRAM; see docs/scratchpad.md)")
     s.add_argument("--cache", help="cache folder (default $SORTO_CACHE or ~/.cache/sorto)")
     s.add_argument("--jobs", "-j", type=int, default=0, help="parallel build jobs (default: all cores)")
     s.add_argument("--quiet", "-q", action="store_true")

@@ -52,6 +52,12 @@ def guest_art(kernel: str):
 
 
 @pytest.fixture(scope="session")
+def scratch_art(kernel: str):
+    """The scratchpad guest: -M vexpress-a15, scratchpad.list linked into one block."""
+    return build.build_guest(kernel, progress=True, flavour="scratchpad")
+
+
+@pytest.fixture(scope="session")
 def release_art(kernel: str):
     """The release guest: what `sorto trace`, `make demo` and the benchmarks boot."""
     return build.build_guest(kernel, progress=True, flavour="release")

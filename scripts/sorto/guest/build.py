@@ -39,12 +39,18 @@ KERNELS = ("6.12", "6.1")
 FLAVOURS: dict[str, tuple[str, ...]] = {
     "debug": ("guest.config", "debug.config"),
     "release": ("guest.config",),
+    # -M vexpress-a15, with the functions of scratchpad.list in on-chip SRAM
+    "scratchpad": ("guest.config", "scratchpad.config"),
 }
+# The machine each flavour boots, and the device tree it needs (built from
+# the kernel tree; -M virt makes its own).
+MACHINES = {"scratchpad": ("vexpress-a15", "vexpress-v2p-ca15-tc1.dtb")}
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 PATCH_ROOT = REPO / "kernel-patches"
 MODULE_SRC = REPO / "meta-sorto" / "recipes-kernel" / "sorto-hook" / "files"
+SCRATCHPAD_LIST = HERE / "scratchpad.list"
 GUEST_LIBS = ["ld-linux-armhf.so.3", "libc.so.6"]
 CROSS_LIBDIR = Path("/usr/arm-linux-gnueabihf/lib")
 
@@ -62,6 +68,7 @@ PROGRAMS: dict[str, tuple[str, list[str]]] = {
     "runas": ("runas.c", ["-static"]),
     "wakelat": ("wakelat.c", ["-static"]),
     "stackgrow": ("stackgrow.c", ["-static"]),
+    "memdump": ("memdump.c", ["-static"]),
     # LD_PRELOAD library of the attack tests: not an executable
     "evil.so": ("evil.c", ["-shared", "-fPIC"]),
 }
@@ -74,6 +81,8 @@ class GuestArtifacts:
     kernel_series: str
     flavour: str
     release: str
+    machine: str
+    dtb: Path | None
     zimage: Path
     system_map: Path
     kernel_tree: Path
@@ -192,6 +201,12 @@ def _flavour_configs(flavour: str) -> list[Path]:
     return [HERE / name for name in FLAVOURS[flavour]]
 
 
+def _fragment(flavour: str, kdir: Path) -> bytes:
+    """The flavour's config fragments, with ``@LIST@`` naming the scratchpad list copied into ``kdir``."""
+    text = b"".join(c.read_bytes() for c in _flavour_configs(flavour))
+    return text.replace(b"@LIST@", str(kdir / "scratchpad.list").encode())
+
+
 def kernel_inputs(series: str, flavour: str = "debug") -> tuple[Path, list[Path], str]:
     """Return the source tarball, the patch series and the input key of a kernel."""
     if series not in KERNELS:
@@ -206,6 +221,8 @@ def kernel_inputs(series: str, flavour: str = "debug") -> tuple[Path, list[Path]
     pkg = _capture(["dpkg-query", "-W", "-f=${Version}", f"linux-source-{series}"])
     gcc = _capture([CROSS + "gcc", "--version"]).splitlines()[0]
     config = b"".join(c.read_bytes() for c in configs)
+    if b"@LIST@" in config:
+        config += SCRATCHPAD_LIST.read_bytes()
     key = input_digest(KERNEL_RECIPE, series, pkg, str(tarball.stat().st_size), gcc, config, _files_digest(patches))
     return tarball, patches, key
 
@@ -238,11 +255,18 @@ def build_kernel(series: str, root: Path, jobs: int, progress: bool, flavour: st
     for p in patches:
         _run(["patch", "-p1", "--forward", "--batch", "-i", str(p)], cwd=src, log=log)
     fragment = final / "sorto.config"
-    fragment.write_bytes(b"".join(c.read_bytes() for c in _flavour_configs(flavour)))
+    fragment.write_bytes(_fragment(flavour, final))
+    if b"@LIST@" in b"".join(c.read_bytes() for c in _flavour_configs(flavour)):
+        shutil.copy2(SCRATCHPAD_LIST, final / "scratchpad.list")
     make = ["make", "ARCH=arm", f"CROSS_COMPILE={CROSS}", f"-j{_jobs(jobs)}"]
     _run([*make, "allnoconfig"], cwd=src, log=log, env={"KCONFIG_ALLCONFIG": str(fragment)})
     _check_config(src / ".config", fragment, log)
-    _run([*make, "zImage", "modules"], cwd=src, log=log)
+    targets = ["zImage", "modules"]
+    if flavour in MACHINES:
+        dtb = MACHINES[flavour][1]
+        # 6.5 moved the ARM device trees into vendor folders
+        targets.append(f"arm/{dtb}" if (src / "arch/arm/boot/dts/arm").is_dir() else dtb)
+    _run([*make, *targets], cwd=src, log=log)
     (final / "done").write_text("ok\n")
     _prune(root, f"kernel-{series}-{flavour}-", final, keep=2)
     _prune_legacy(root, series)
@@ -457,10 +481,13 @@ def build_guest(series: str = "6.12", cache: str | Path | None = None, jobs: int
         tool = gen_init_cpio(kdir, root)
         initramfs = build_initramfs(series, tool, module, progs, root, progress, flavour)
     tree = kdir / "linux"
+    machine, dtb = MACHINES.get(flavour, ("virt", None))
     return GuestArtifacts(
         kernel_series=series,
         flavour=flavour,
         release=kernel_release(kdir),
+        machine=machine,
+        dtb=next((tree / "arch" / "arm" / "boot" / "dts").rglob(dtb)) if dtb else None,
         zimage=tree / "arch" / "arm" / "boot" / "zImage",
         system_map=tree / "System.map",
         kernel_tree=tree,

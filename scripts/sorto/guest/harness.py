@@ -37,7 +37,7 @@ class Guest:
 
     def __init__(self, zimage: Path, initramfs: Path | list[Path], log_path: Path, append: str = "",
                  smp: int = 2, memory: int = 256, icount: bool = False, boot_timeout: float = 180.0,
-                 extra_args: list[str] | None = None) -> None:
+                 extra_args: list[str] | None = None, machine: str = "virt", dtb: Path | None = None) -> None:
         self.log_path = Path(log_path)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         parts = initramfs if isinstance(initramfs, list) else [initramfs]
@@ -53,9 +53,15 @@ class Guest:
         else:
             initrd = Path(parts[0])
         cmdline = f"console=ttyAMA0 loglevel=3 panic=-1 {append}".strip()
-        self.argv = ["qemu-system-arm", "-M", "virt", "-cpu", "cortex-a15", "-smp", str(smp),
+        self.argv = ["qemu-system-arm", "-M", machine, "-cpu", "cortex-a15", "-smp", str(smp),
                      "-m", str(memory), "-nographic", "-no-reboot", "-nic", "none",
                      "-kernel", str(zimage), "-initrd", str(initrd), "-append", cmdline]
+        if dtb:
+            self.argv += ["-dtb", str(dtb)]
+        if machine.startswith("vexpress"):
+            # The board's PL041 sound chip: without a silent backend QEMU
+            # floods stderr with ALSA errors.
+            self.argv += ["-audiodev", "none,id=snd0", "-global", "pl041.audiodev=snd0"]
         if icount:
             self.argv += ["-icount", "shift=0,sleep=off"]
         self.argv += extra_args or []

@@ -1,0 +1,204 @@
+"""Kernel functions run from on-chip SRAM: the scratchpad guest on -M vexpress-a15.
+
+The kernel of the scratchpad flavour links the functions of
+scratchpad.list into one page-aligned block and, booted with
+``scratchpad=64K@0x2e000000``, maps that block at QEMU's 64 KiB
+``vexpress.a15sram``.  What is checked, from outside the kernel's own
+claims where possible:
+
+* the page tables (the debugfs readout walks them) point the block's pages
+  at the SRAM, and the SRAM holds the same bytes as the DRAM copy, read
+  through /dev/mem (mapped: read() refuses addresses below RAM on ARM);
+* text patching keeps both copies equal: a kprobe and the function tracer
+  on placed functions fire, and while armed both copies show the change;
+* without SRAM, or with bad or too small SRAM, the kernel boots, runs the
+  block from DRAM and says why;
+* the post-link check that the kernel build runs refuses functions that
+  cannot move, naming the reason, on the real vmlinux.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sorto.guest import build
+from sorto.guest.harness import Guest
+
+SRAM = 0x2E000000
+PARAM = "scratchpad=64K@0x2e000000"
+
+
+def listed() -> list[str]:
+    return [ln.split("#")[0].strip() for ln in build.SCRATCHPAD_LIST.read_text().splitlines()
+            if ln.split("#")[0].strip()]
+
+
+def system_map(art) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for ln in art.system_map.read_text().splitlines():
+        addr, _, name = ln.split()[:3]
+        out.setdefault(name, int(addr, 16))
+    return out
+
+
+def readout(g: Guest) -> dict:
+    """Parse /sys/kernel/debug/scratchpad."""
+    text = g.check("cat /sys/kernel/debug/scratchpad")
+    info: dict = {"functions": {}, "pages": {}}
+    for ln in text.splitlines():
+        f = ln.split()
+        if not f:
+            continue
+        if f[0] == "state":
+            info["state"] = f[1]
+        elif f[0] == "block":
+            info["block"] = (int(f[1], 16), int(f[2], 16))
+        elif f[0] == "function":
+            info["functions"][f[1]] = (int(f[2], 16), int(f[3]))
+        elif f[0] == "page":
+            info["pages"][int(f[1], 16)] = int(f[2], 16)
+    return info
+
+
+def boot(art, tmp_path: Path, append: str) -> Guest:
+    return Guest(art.zimage, art.initramfs, tmp_path / "console.log", append=append, machine=art.machine,
+                 dtb=art.dtb)
+
+
+def md5(g: Guest, phys: int, length: int) -> str:
+    """md5 of ``length`` bytes of physical memory at ``phys``, mapped from /dev/mem by the guest's memdump."""
+    out = g.check(f"/usr/bin/memdump {phys:#x} {length} | md5sum")
+    return out.split()[0]
+
+
+def dram_of(g: Guest, art, va: int) -> int:
+    """Physical DRAM address of kernel virtual address ``va``: /proc/iomem's "Kernel code" starts at _text."""
+    iomem = g.check("cat /proc/iomem")
+    code = int(re.search(r"^\s*([0-9a-f]+)-[0-9a-f]+ : Kernel code", iomem, re.M).group(1), 16)
+    return va - system_map(art)["_text"] + code
+
+
+@pytest.fixture(scope="module")
+def g(scratch_art, tmp_path_factory) -> Iterator[Guest]:
+    guest = boot(scratch_art, tmp_path_factory.mktemp("scratchpad"), PARAM)
+    try:
+        yield guest
+        problems = guest.kernel_problems()
+        assert not problems, "kernel reported problems:\n" + "\n".join(problems)
+    finally:
+        guest.close()
+
+
+def test_block_is_mapped_at_sram(g, scratch_art) -> None:
+    info = readout(g)
+    assert info["state"] == "resident", info
+    start, end = info["block"]
+    syms = system_map(scratch_art)
+    assert (start, end) == (syms["__scratchpad_text_start"], syms["__scratchpad_text_end"])
+    assert start % 4096 == 0 and end % 4096 == 0 and 0 < end - start <= 64 * 1024
+    # Every listed function lies in the block, at its System.map address.
+    assert set(info["functions"]) == set(listed())
+    for name, (addr, size) in info["functions"].items():
+        assert addr == syms[name] and start <= addr and addr + size <= end, name
+    # The page tables map the block page by page onto the SRAM, in order.
+    assert info["pages"] == {va: SRAM + (va - start) for va in range(start, end, 4096)}
+    assert "scratchpad" in g.check("cat /proc/iomem")
+
+
+def test_sram_holds_the_block(g, scratch_art) -> None:
+    start, end = readout(g)["block"]
+    dram = dram_of(g, scratch_art, start)
+    assert md5(g, SRAM, end - start) == md5(g, dram, end - start)
+    # And the SRAM is not empty: the block's bytes differ from zeros.
+    assert md5(g, SRAM, end - start) != g.check(f"head -c {end - start} /dev/zero | md5sum").split()[0]
+
+
+def test_kprobe_and_ftrace_patch_both_copies(g, scratch_art) -> None:
+    start, end = readout(g)["block"]
+    dram = dram_of(g, scratch_art, start)
+    before = md5(g, SRAM, end - start)
+    t = "/sys/kernel/tracing"
+    g.check(f"echo 'p:sp __task_pid_nr_ns' > {t}/kprobe_events && echo 1 > {t}/events/kprobes/sp/enable")
+    try:
+        armed = md5(g, SRAM, end - start)
+        assert armed != before and armed == md5(g, dram, end - start)
+        g.check("for i in 1 2 3; do sh -c 'echo $PPID' >/dev/null; done")
+        hits = int(g.check(f"grep -c ' sp:' {t}/trace || true").strip())
+        assert hits >= 3, g.check(f"cat {t}/trace")
+    finally:
+        g.check(f"echo 0 > {t}/events/kprobes/sp/enable; echo > {t}/kprobe_events; echo > {t}/trace")
+    g.check(f"echo sys_getppid > {t}/set_ftrace_filter && echo function > {t}/current_tracer")
+    try:
+        assert md5(g, SRAM, end - start) == md5(g, dram, end - start)
+        g.check("for i in 1 2 3; do sh -c 'echo $PPID' >/dev/null; done")
+        calls = int(g.check(f"grep -c 'sys_getppid' {t}/trace || true").strip())
+        assert calls >= 3, g.check(f"cat {t}/trace")
+    finally:
+        g.check(f"echo nop > {t}/current_tracer; echo > {t}/set_ftrace_filter")
+    # Everything disarmed (kprobes unoptimise on a worker): both copies agree again.
+    g.check("sleep 1")
+    assert md5(g, SRAM, end - start) == md5(g, dram, end - start)
+
+
+@pytest.mark.parametrize(("append", "state", "says"), [
+    ("", "no-sram", "no SRAM given"),
+    ("scratchpad=2K@0x2e000000", "sram-too-small", "the SRAM has 2048"),
+    ("scratchpad=64K@0x2e000001", "no-sram", 'ignoring "scratchpad=64K@0x2e000001"'),
+    ("scratchpad=junk", "no-sram", 'ignoring "scratchpad=junk"'),
+])
+def test_block_stays_in_dram(scratch_art, tmp_path: Path, append: str, state: str, says: str) -> None:
+    with boot(scratch_art, tmp_path, append) as g2:
+        info = readout(g2)
+        assert info["state"] == state
+        assert says in g2.check("dmesg | grep scratchpad")
+        start, end = info["block"]
+        dram = dram_of(g2, scratch_art, start)
+        assert info["pages"] == {va: dram + (va - start) for va in range(start, end, 4096)}
+        assert "getppid x50 done" in g2.check("/usr/bin/syscall_hammer getppid 50")
+        assert not g2.kernel_problems()
+
+
+def test_build_refuses_functions_that_cannot_move(scratch_art, tmp_path: Path) -> None:
+    """The post-link check of the kernel build, on this kernel's vmlinux."""
+    bad = tmp_path / "bad.list"
+    bad.write_text("sys_getppid\nschedule\nvector_swi\nno_such_function_x\nstart_kernel\n")
+    tree = scratch_art.kernel_tree
+    proc = subprocess.run(["sh", str(tree / "arch/arm/tools/scratchpad.sh"), "check", str(bad),
+                           f"{build.CROSS}nm", str(tree / "vmlinux"), "0x10000"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 1
+    err = proc.stderr
+    assert "schedule cannot move: it is in .sched.text" in err
+    assert "vector_swi cannot move" in err
+    assert "no_such_function_x: no such function in this kernel" in err
+    assert "start_kernel cannot move: it is __init text" in err
+    assert "sys_getppid" not in err
+    # The real list against an SRAM of half its block (4 KiB on 6.1, 8 KiB on 6.12), then of all of it.
+    syms = system_map(scratch_art)
+    block = syms["__scratchpad_text_end"] - syms["__scratchpad_text_start"]
+    for size, rc in ((block // 2, 1), (block, 0)):
+        proc = subprocess.run(["sh", str(tree / "arch/arm/tools/scratchpad.sh"), "check",
+                               str(scratch_art.kernel_tree.parent / "scratchpad.list"), f"{build.CROSS}nm",
+                               str(tree / "vmlinux"), hex(size)], capture_output=True, text=True, check=False)
+        assert proc.returncode == rc, proc.stderr
+        if rc:
+            assert f"the functions take {block} bytes, more than CONFIG_ARM_SCRATCHPAD_SIZE ({size})" in proc.stderr
+
+
+def test_bad_list_lines_are_named(scratch_art, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.list"
+    bad.write_text("ok_name\n\nbad name\nhot\nok_name\n1x\n")
+    proc = subprocess.run(["sh", str(scratch_art.kernel_tree / "arch/arm/tools/scratchpad.sh"), "lds", str(bad)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.splitlines() == [
+        f"{bad}:3: one function name per line",
+        f"{bad}:4: \"hot\" would clash with the compiler's .text.hot section",
+        f"{bad}:5: \"ok_name\" is listed twice (first at line 1)",
+        f"{bad}:6: \"1x\" is not a C function name",
+    ]
