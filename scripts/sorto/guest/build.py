@@ -195,23 +195,18 @@ def _prune(root: Path, prefix: str, current: Path, keep: int) -> None:
             old.unlink(missing_ok=True)
 
 
-def _flavour_configs(flavour: str) -> list[Path]:
+def _flavour_config(flavour: str) -> bytes:
+    """The flavour's config fragments, concatenated; ``@LIST@`` stands for the scratchpad list."""
     if flavour not in FLAVOURS:
         raise SortoError(f"unknown guest flavour {flavour!r}: choose one of {', '.join(FLAVOURS)}")
-    return [HERE / name for name in FLAVOURS[flavour]]
+    return b"".join((HERE / name).read_bytes() for name in FLAVOURS[flavour])
 
 
-def _fragment(flavour: str, kdir: Path) -> bytes:
-    """The flavour's config fragments, with ``@LIST@`` naming the scratchpad list copied into ``kdir``."""
-    text = b"".join(c.read_bytes() for c in _flavour_configs(flavour))
-    return text.replace(b"@LIST@", str(kdir / "scratchpad.list").encode())
-
-
-def kernel_inputs(series: str, flavour: str = "debug") -> tuple[Path, list[Path], str]:
+def kernel_inputs(series: str, flavour: str) -> tuple[Path, list[Path], str]:
     """Return the source tarball, the patch series and the input key of a kernel."""
     if series not in KERNELS:
         raise SortoError(f"unsupported guest kernel {series!r}: choose one of {', '.join(KERNELS)}")
-    configs = _flavour_configs(flavour)
+    config = _flavour_config(flavour)
     tarball = Path(f"/usr/src/linux-source-{series}.tar.xz")
     if not tarball.is_file():
         raise SortoError(f"{tarball}: missing; install linux-source-{series} (make deps)")
@@ -220,7 +215,6 @@ def kernel_inputs(series: str, flavour: str = "debug") -> tuple[Path, list[Path]
         raise SortoError(f"{PATCH_ROOT / series}: no patches")
     pkg = _capture(["dpkg-query", "-W", "-f=${Version}", f"linux-source-{series}"])
     gcc = _capture([CROSS + "gcc", "--version"]).splitlines()[0]
-    config = b"".join(c.read_bytes() for c in configs)
     if b"@LIST@" in config:
         config += SCRATCHPAD_LIST.read_bytes()
     key = input_digest(KERNEL_RECIPE, series, pkg, str(tarball.stat().st_size), gcc, config, _files_digest(patches))
@@ -235,7 +229,7 @@ def _prune_legacy(root: Path, series: str) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def build_kernel(series: str, root: Path, jobs: int, progress: bool, flavour: str = "debug") -> Path:
+def build_kernel(series: str, root: Path, jobs: int, progress: bool, flavour: str) -> Path:
     """Build (or reuse) the patched kernel tree of ``flavour``; return its folder."""
     tarball, patches, key = kernel_inputs(series, flavour)
     final = root / f"kernel-{series}-{flavour}-{key}"
@@ -254,10 +248,13 @@ def build_kernel(series: str, root: Path, jobs: int, progress: bool, flavour: st
     _run(["tar", "-xf", str(tarball), "-C", str(src), "--strip-components=1"], log=log)
     for p in patches:
         _run(["patch", "-p1", "--forward", "--batch", "-i", str(p)], cwd=src, log=log)
-    fragment = final / "sorto.config"
-    fragment.write_bytes(_fragment(flavour, final))
-    if b"@LIST@" in b"".join(c.read_bytes() for c in _flavour_configs(flavour)):
+    config = _flavour_config(flavour)
+    if b"@LIST@" in config:
+        # A copy inside the kernel's folder: the tree must not depend on where the checkout is.
         shutil.copy2(SCRATCHPAD_LIST, final / "scratchpad.list")
+        config = config.replace(b"@LIST@", str(final / "scratchpad.list").encode())
+    fragment = final / "sorto.config"
+    fragment.write_bytes(config)
     make = ["make", "ARCH=arm", f"CROSS_COMPILE={CROSS}", f"-j{_jobs(jobs)}"]
     _run([*make, "allnoconfig"], cwd=src, log=log, env={"KCONFIG_ALLCONFIG": str(fragment)})
     _check_config(src / ".config", fragment, log)
@@ -290,7 +287,7 @@ def _check_config(dot_config: Path, fragment: Path, log: Path) -> None:
         raise SortoError(f"kernel config did not take: {' '.join(missing)} (log: {log})")
 
 
-def build_module(series: str, kdir: Path, root: Path, progress: bool, flavour: str = "debug") -> Path:
+def build_module(series: str, kdir: Path, root: Path, progress: bool, flavour: str) -> Path:
     """Build (or reuse) sorto_hook.ko against the kernel tree."""
     sources = [p for p in MODULE_SRC.iterdir() if p.is_file() and p.suffix in {".c", ".h"} or p.name == "Makefile"]
     key = input_digest(kdir.name, _files_digest(sources), "asan-globals=0")
@@ -426,7 +423,7 @@ def payload_cpio(art: GuestArtifacts, files: dict[str, Path], out: Path) -> Path
 
 
 def build_initramfs(series: str, tool: Path, module: Path, progs: Path, root: Path, progress: bool,
-                    flavour: str = "debug") -> Path:
+                    flavour: str) -> Path:
     """Assemble the base initramfs: busybox, strace, chrt, glibc for dynamic programs, module, programs."""
     bb = busybox(root, progress)
     # strace for `sorto trace` and for tracing a program the way users do; it
