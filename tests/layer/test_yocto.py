@@ -197,18 +197,22 @@ def test_inject_runs_after_split_and_strip(build: yocto.Build) -> None:
 
 def test_do_package_signature_covers_layer_code(build: yocto.Build) -> None:
     """What BitBake signs for sorto-hook's do_package: the library functions the class calls by name,
-    the variables they read (host paths excluded), and the library's sources as file checksums."""
-    signer = build
-    if build.release.sign_apart:
-        signer = yocto.Build(build.release, build.root, build.ident, build.layer, variant="sign")
-        signer.prepare()  # the layer's switches left out until the layer is in BBLAYERS
-        signer.check("bitbake-layers", "add-layer", str(build.layer), label="add-layer-meta-sorto")
+    the variables they read (host paths excluded), and the library's sources as file checksums.
+
+    Signing happens in a build dir of its own, where only `bitbake -S` runs.  BitBake keeps the
+    parse data `-S` needs (RECIPE_SIGGEN_INFO) in a cache file of its own, written only by `-S`
+    servers: after another command reparsed a recipe that changed (linux-yocto, when the layer's
+    patch list grew), BitBake 2.8 loaded that file stale and stopped with "Basehash mismatch"; 2.18
+    instead reparses every recipe (4-5 minutes) each time a server switches feature sets.
+    """
+    signer = yocto.Build(build.release, build.root, build.ident, build.layer, variant="sign")
+    signer.prepare()  # the layer's switches left out until the layer is in BBLAYERS
+    signer.check("bitbake-layers", "add-layer", str(build.layer), label="add-layer-meta-sorto")
     signer.configure(sorto=True)
     try:
         signer.check("bitbake", "-S", "none", "sorto-hook:do_package", label="sign-sorto-hook")
     finally:
-        if signer is not build:
-            signer.stop_server()
+        signer.stop_server()
     ans = signer.sigdata("sorto-hook", "do_package")
     deps = ans["taskdeps"]
     for fn in ("sorto_package_inject", "sorto_layer.package.enabled", "sorto_layer.package.read_config",

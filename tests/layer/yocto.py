@@ -74,10 +74,6 @@ class Release:
     bitbake: str | None  # BitBake checkout for oe-init-build-env when not inside the core tree
     layers: tuple[str, ...]  # layers added next to the template's, relative to the unpacked tree
     kernel_series: str  # linux-yocto series the release builds for qemuarm
-    # BitBake 2.18 keeps one parse cache per feature set: a server switched between
-    # `bitbake -S` (RECIPE_SIGGEN_INFO) and any other command reparses every recipe
-    # (4-5 minutes here), each time.  Such a release signs in a build dir of its own.
-    sign_apart: bool = False
 
 
 RELEASES = {
@@ -87,7 +83,7 @@ RELEASES = {
     "wrynose": Release(
         "wrynose", ("openembedded-core-wrynose-*.tar.xz", "bitbake-2.18-*.tar.xz",
                     "meta-openembedded-wrynose-*.tar.xz"), "openembedded-core/oe-init-build-env", "bitbake",
-        ("meta-openembedded/meta-oe", "meta-openembedded/meta-python"), "6.18", sign_apart=True),
+        ("meta-openembedded/meta-oe", "meta-openembedded/meta-python"), "6.18"),
 }
 
 
