@@ -14,18 +14,22 @@ claims where possible:
 * without SRAM, or with bad or too small SRAM, the kernel boots, runs the
   block from DRAM and says why;
 * the post-link check that the kernel build runs refuses functions that
-  cannot move, naming the reason, on the real vmlinux.
+  cannot move, naming the reason, on the real vmlinux;
+* the sorto_hook record of a marked program says, per scratchpad entry of
+  its policy, whether the function runs from the SRAM, and why not.
 """
 
 from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from sorto import hookfs
 from sorto.guest import build
 from sorto.guest.harness import Guest
 
@@ -65,9 +69,38 @@ def readout(g: Guest) -> dict:
     return info
 
 
-def boot(art, tmp_path: Path, append: str) -> Guest:
-    return Guest(art.zimage, art.initramfs, tmp_path / "console.log", append=append, machine=art.machine,
-                 dtb=art.dtb)
+#: What the marked hammer's policy asks: two listed functions, one that is
+#: not in this kernel's block, and one that no kernel can move.
+ASKED = {"sys_getppid": 500000, "__task_pid_nr_ns": 300000, "do_sys_poll": 1000, "schedule": 1000}
+
+
+@pytest.fixture(scope="module")
+def marked(scratch_art, tmp_path_factory) -> Path:
+    """syscall_hammer with a policy of scratchpad entries, as a cpio on top of the initramfs."""
+    d = tmp_path_factory.mktemp(f"sp-marked-{scratch_art.kernel_series}")
+    pol = d / "policy.yaml"
+    pol.write_text("version: 1\nscratchpad:\n" +
+                   "".join(f"  - {{function: {n}, weight: {w}}}\n" for n, w in ASKED.items()))
+    subprocess.run([sys.executable, "-m", "sorto", "inject", str(scratch_art.programs / "syscall_hammer"),
+                    "--policy", str(pol), "-o", str(d / "sp-hammer"), "-q"], check=True)
+    return build.payload_cpio(scratch_art, {"/usr/bin/sp-hammer": d / "sp-hammer"}, d / "marked.cpio.gz")
+
+
+def boot(art, tmp_path: Path, append: str, marked: Path) -> Guest:
+    return Guest(art.zimage, [art.initramfs, marked], tmp_path / "console.log", append=append,
+                 machine=art.machine, dtb=art.dtb)
+
+
+def scratch_actions(g: Guest) -> dict[str, tuple[str, str, str]]:
+    """(applied, result, reason) per function, from the hook's record of the marked hammer."""
+    g.check("insmod /lib/modules/sorto_hook.ko 2>/dev/null || true")
+    g.check("echo 1 > /sys/kernel/debug/sorto_hook/clear && /usr/bin/sp-hammer getppid 5")
+    recs = [r for r in hookfs.parse_records(g.check("cat /sys/kernel/debug/sorto_hook/records"))
+            if r.file == "/usr/bin/sp-hammer"]
+    assert len(recs) == 1 and recs[0].result == "ok", recs
+    assert not recs[0].actions_truncated
+    return {a["target"]: (a["applied"], a["result"], a["reason"]) for a in recs[0].actions
+            if a["kind"] == "scratchpad"}
 
 
 def md5(g: Guest, phys: int, length: int) -> str:
@@ -98,8 +131,8 @@ def dram_of(g: Guest, art, va: int) -> int:
 
 
 @pytest.fixture(scope="module")
-def g(scratch_art, tmp_path_factory) -> Iterator[Guest]:
-    guest = boot(scratch_art, tmp_path_factory.mktemp("scratchpad"), PARAM)
+def g(scratch_art, marked, tmp_path_factory) -> Iterator[Guest]:
+    guest = boot(scratch_art, tmp_path_factory.mktemp("scratchpad"), PARAM, marked)
     try:
         yield guest
         problems = guest.kernel_problems()
@@ -168,8 +201,8 @@ def test_kprobe_and_ftrace_patch_both_copies(g, scratch_art) -> None:
     ("scratchpad=64K@0x2e000001", "no-sram", 'ignoring "scratchpad=64K@0x2e000001"'),
     ("scratchpad=junk", "no-sram", 'ignoring "scratchpad=junk"'),
 ])
-def test_block_stays_in_dram(scratch_art, tmp_path: Path, append: str, state: str, says: str) -> None:
-    with boot(scratch_art, tmp_path, append) as g2:
+def test_block_stays_in_dram(scratch_art, marked, tmp_path: Path, append: str, state: str, says: str) -> None:
+    with boot(scratch_art, tmp_path, append, marked) as g2:
         info = readout(g2)
         assert info["state"] == state
         assert says in g2.check("dmesg | grep scratchpad")
@@ -177,7 +210,22 @@ def test_block_stays_in_dram(scratch_art, tmp_path: Path, append: str, state: st
         dram = dram_of(g2, scratch_art, start)
         assert info["pages"] == {va: dram + (va - start) for va in range(start, end, 4096)}
         assert "getppid x50 done" in g2.check("/usr/bin/syscall_hammer getppid 50")
+        # The record says why the listed functions do not run from SRAM.
+        acts = scratch_actions(g2)
+        assert acts["sys_getppid"] == ("dram", "skipped", state), acts
         assert not g2.kernel_problems()
+
+
+def test_record_says_which_functions_are_resident(g) -> None:
+    acts = scratch_actions(g)
+    assert acts == {
+        "sys_getppid": ("sram", "applied", "resident"),
+        "__task_pid_nr_ns": ("sram", "applied", "resident"),
+        "do_sys_poll": ("dram", "skipped", "not-in-kernel-list"),
+        "schedule": ("dram", "skipped", "not-in-kernel-list"),
+    }
+    # The hammer is the same program with or without the entries: it ran.
+    assert "getppid x5 done" in g.check("/usr/bin/sp-hammer getppid 5")
 
 
 def test_build_refuses_functions_that_cannot_move(scratch_art, tmp_path: Path) -> None:

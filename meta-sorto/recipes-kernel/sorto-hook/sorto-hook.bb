@@ -29,6 +29,7 @@ SRC_URI = "\
     file://sorto_main.c \
     file://sorto_mlock.c \
     file://sorto_sched.c \
+    file://sorto_scratch.c \
     file://sorto_trust.c \
 "
 

@@ -26,7 +26,11 @@ enum sorto_result {
 	SORTO_NR_RESULTS
 };
 
-#define SORTO_ACTLOG_SIZE	2048
+/*
+ * Room for every action of a full policy: up to 32 scratchpad lines of
+ * about 130 bytes each, plus mlock, sched and irq lines.
+ */
+#define SORTO_ACTLOG_SIZE	6144
 #define SORTO_VAL_MAX		48	/* asked=/applied= values */
 
 /* The action lines of one exec, in the order the decisions were made. */
@@ -77,6 +81,8 @@ void sorto_apply_mlock(const struct sorto_policy *pol,
 void sorto_apply_sched(const struct sorto_sched *s, struct sorto_actlog *log);
 void sorto_apply_irq(const struct sorto_policy *pol,
 		     const struct sorto_privs *pv, struct sorto_actlog *log);
+void sorto_apply_scratch(const struct sorto_policy *pol,
+			 struct sorto_actlog *log);
 
 /* Interrupt deferral state: set up, torn down, and shown in debugfs. */
 int sorto_irq_init(void);

@@ -15,7 +15,8 @@
  * locking (sorto_mlock.c), scheduling (sorto_sched.c) and interrupt
  * deferral (sorto_irq.c), each decision checked against what the new
  * program owns and the administrator's limits (sorto_trust.c) and
- * written into the record as an "action" line.
+ * written into the record as an "action" line.  Scratchpad entries are
+ * only reported: whether each function runs from SRAM (sorto_scratch.c).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -152,6 +153,7 @@ static void sorto_exec(struct linux_binprm *bprm, enum elf_hook_status status,
 		sorto_apply_mlock(&rec->pol, &rec->privs, &rec->acts);
 		sorto_apply_sched(&rec->pol.sched, &rec->acts);
 		sorto_apply_irq(&rec->pol, &rec->privs, &rec->acts);
+		sorto_apply_scratch(&rec->pol, &rec->acts);
 	}
 	sorto_ring_add(rec);
 }
