@@ -155,6 +155,27 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_scratchpad_list(args: argparse.Namespace) -> int:
+    from . import scratchlist
+
+    sram = scratchlist.parse_size(args.size)
+    text, decisions = scratchlist.make_list(args.kernel, args.policies, sram, args.output)
+    if args.output is None:
+        sys.stdout.write(text)
+    if not args.quiet:
+        placed = [d for d in decisions if d.placed]
+        used = sum(d.size for d in placed)
+        where = args.output or "stdout"
+        print(f"{where}: {len(placed)} of {len(decisions)} functions, {used} of {sram} bytes", file=sys.stderr)
+        full = [d for d in decisions if not d.placed and d.why.startswith("does not fit")]
+        for d in decisions:
+            if not d.placed and d not in full:
+                print(f"  left out {d.wish.name}: {d.why}", file=sys.stderr)
+        if full:
+            print(f"  {len(full)} more did not fit (listed in the output's comments)", file=sys.stderr)
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     try:
         from . import report  # imported late: only this command needs it (and matplotlib)
@@ -305,6 +326,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--jobs", "-j", type=int, default=0, help="parallel build jobs (default: all cores)")
     s.add_argument("--quiet", "-q", action="store_true")
     s.set_defaults(func=_cmd_guest)
+
+    s = sub.add_parser(
+        "scratchpad-list", help="choose the kernel functions for the on-chip SRAM from an image's policies",
+        description="Sum the scratchpad entries (weights) of every policy given (YAML/JSON files, folders of "
+        "them, or executables that carry a section), drop the functions the kernel cannot move, and fit the "
+        "rest into SIZE bytes of SRAM by weight per byte, with the sizes the linker uses. KERNEL is the "
+        "kernel's vmlinux.o from a build with CONFIG_ARM_SCRATCHPAD_FUNCTIONS set (exact: the post-link "
+        "check's own rules), or its vmlinux or System.map (assembly then goes unchecked until the kernel's "
+        "post-link check). The output is the file CONFIG_ARM_SCRATCHPAD_FUNCTIONS names, written atomically, "
+        "with what was left out and why as comments. See docs/scratchpad.md.")
+    s.add_argument("policies", nargs="+", metavar="POLICY", help="policy files, folders, or marked executables")
+    s.add_argument("--kernel", "-k", required=True, help="vmlinux.o (exact), vmlinux or System.map")
+    s.add_argument("--size", "-s", default="64K", help="SRAM bytes: 65536, 0x10000 or 64K (default 64K)")
+    s.add_argument("--output", "-o", help="list file to write (default: stdout)")
+    s.add_argument("--quiet", "-q", action="store_true", help="no summary on stderr")
+    s.set_defaults(func=_cmd_scratchpad_list)
 
     s = sub.add_parser("parse", help="turn raw trace logs into tidy tables (one per log)",
                        description="Detect each log's type from its content and write one table per log "

@@ -1,0 +1,145 @@
+"""`sorto scratchpad-list` against a real kernel build.
+
+The list the tool writes must be one the kernel build accepts: every
+function it refuses, the kernel's own post-link check refuses for the same
+reason, and a list it fits into N bytes links into a block of at most N
+bytes with every function inside, on a copy of the scratchpad guest's
+build tree relinked the way the Yocto kernel recipe does (objects built with
+an empty list, then the chosen list, then a relink).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from elftools.elf.elffile import ELFFile
+
+from sorto import scratchlist
+from sorto.guest import build
+
+MAKE = ["make", "ARCH=arm", f"CROSS_COMPILE={build.CROSS}", "-j2"]
+
+
+def kernel_check(tree: Path, listed: Path, vmlinux: Path, size: int) -> subprocess.CompletedProcess:
+    return subprocess.run(["sh", str(tree / "arch/arm/tools/scratchpad.sh"), "check", str(listed),
+                           f"{build.CROSS}nm", str(vmlinux), hex(size)], capture_output=True, text=True, check=False)
+
+
+def functions_by_section(vmlinux_o: Path) -> dict[str, list[str]]:
+    """Global and local STT_FUNC names of vmlinux.o per section, independent of the tool's reader."""
+    out: dict[str, list[str]] = {}
+    with vmlinux_o.open("rb") as fh:
+        elf = ELFFile(fh)
+        names = [elf.get_section(i).name for i in range(elf.num_sections())]
+        for sym in elf.get_section_by_name(".symtab").iter_symbols():
+            if sym["st_info"]["type"] != "STT_FUNC" or not isinstance(sym["st_shndx"], int) or not sym.name:
+                continue
+            if sym["st_info"]["bind"] == "STB_WEAK":
+                out.setdefault("weak", []).append(sym.name)
+            else:
+                out.setdefault(names[sym["st_shndx"]], []).append(sym.name)
+    return out
+
+
+def policy_file(path: Path, weights: dict[str, int]) -> Path:
+    lines = ["version: 1", "scratchpad:"] + [f"  - {{function: '{n}', weight: {w}}}" for n, w in weights.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_refusals_match_the_kernel_check(scratch_art, tmp_path: Path) -> None:
+    """Every reason the tool gives is the one the kernel build gives, name by name."""
+    tree = scratch_art.kernel_tree
+    by_sec = functions_by_section(tree / "vmlinux.o")
+    rng = random.Random(11)
+    names: list[str] = []
+    for sec in (".sched.text", ".spinlock.text", ".entry.text", ".irqentry.text", ".init.text", ".text"):
+        pool = sorted(set(by_sec.get(sec, [])))
+        assert pool, sec
+        names += rng.sample(pool, min(4, len(pool)))
+    names += ["no_such_function_x", "schedule", "vector_swi", "start_kernel"]
+    weak = set(by_sec["weak"])
+    names = [n for n in dict.fromkeys(names) if n not in weak]
+    kernel = scratchlist.read_kernel(tree / "vmlinux.o")
+    ours = {n: kernel.lookup(n).refused for n in names}
+    assert all(ours.values()), {n: w for n, w in ours.items() if not w}
+    listed = tmp_path / "refused.list"
+    listed.write_text("\n".join(names) + "\n")
+    proc = kernel_check(tree, listed, tree / "vmlinux", 0x10000)
+    assert proc.returncode == 1
+    theirs: dict[str, str] = {}
+    for ln in proc.stderr.splitlines():
+        m = re.match(rf"{re.escape(str(listed))}: (\S+?)(?: cannot move: it |: )(.*)$", ln)
+        if m:
+            theirs[m.group(1)] = m.group(2)
+    assert theirs == ours
+    # A weak function: the check looks up nm types t/T only, so it calls a
+    # listed weak function unknown; the tool leaves it out and says why.
+    name = sorted(weak - {n for sec, ns in by_sec.items() if sec != "weak" for n in ns})[0]
+    assert kernel.lookup(name).refused == scratchlist.WHY_WEAK
+    listed.write_text(name + "\n")
+    proc = kernel_check(tree, listed, tree / "vmlinux", 0x10000)
+    assert f"{name}: no such function in this kernel" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def relink_tree(scratch_art, tmp_path_factory) -> Path:
+    """A copy of the scratchpad build, relinked with an empty list (stage 1 of the recipe)."""
+    d = tmp_path_factory.mktemp(f"relink-{scratch_art.kernel_series}")
+    tree = d / "linux"
+    subprocess.run(["cp", "-a", str(scratch_art.kernel_tree), str(tree)], check=True)
+    empty = d / "sram.list"
+    empty.write_text("")
+    subprocess.run([str(tree / "scripts/config"), "--file", str(tree / ".config"),
+                    "--set-str", "ARM_SCRATCHPAD_FUNCTIONS", str(empty), "--set-val", "ARM_SCRATCHPAD_SIZE", "0x4000"],
+                   check=True)
+    subprocess.run([*MAKE, "-C", str(tree), "olddefconfig"], check=True, capture_output=True)
+    subprocess.run([*MAKE, "-C", str(tree), "vmlinux"], check=True, capture_output=True)
+    yield tree
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_chosen_list_links_and_fits(relink_tree: Path, tmp_path: Path) -> None:
+    """Many candidates, 16 KiB: the list fills it, the kernel links it, nothing falls out."""
+    tree = relink_tree
+    syms = dict((a.split()[2], int(a.split()[0], 16)) for a in (tree / "System.map").read_text().splitlines())
+    assert syms["__scratchpad_text_start"] == syms["__scratchpad_text_end"], "stage 1 must link an empty block"
+    kernel = scratchlist.read_kernel(tree / "vmlinux.o")
+    # The scratchpad's own code grows with the list's names table: never chosen.
+    assert kernel.lookup("arm_scratchpad_lookup").refused == scratchlist.WHY_SELF
+    movable = sorted(n for n, f in kernel.functions.items() if not f.refused and f.size)
+    rng = random.Random(5)
+    pick = rng.sample(movable, 600)
+    # Policies of 32 entries (the format's limit), overlapping by half.
+    pols = tmp_path / "policies"
+    pols.mkdir()
+    for i in range(0, len(pick) - 16, 16):
+        policy_file(pols / f"p{i:03d}.yaml", {n: rng.randint(1, 50000) for n in pick[i:i + 32]})
+    listed = tree.parent / "sram.list"
+    proc = subprocess.run([sys.executable, "-m", "sorto", "scratchpad-list", "-k", str(tree / "vmlinux.o"),
+                           "--size", "16K", "-o", str(listed), str(pols)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    placed = [ln.split("#")[0].strip() for ln in listed.read_text().splitlines() if ln.split("#")[0].strip()]
+    assert 10 < len(placed) < 600
+    assert "does not fit" in listed.read_text()
+    used = int(re.search(r"(\d+) of 16384 bytes", listed.read_text()).group(1))
+    assert 16384 - 4096 < used <= 16384
+    make = subprocess.run([*MAKE, "-C", str(tree), "vmlinux"], capture_output=True, text=True, check=False)
+    assert make.returncode == 0, make.stdout[-2000:] + make.stderr[-2000:]
+    assert "CHKSP" in make.stdout
+    syms = {}
+    for ln in (tree / "System.map").read_text().splitlines():
+        addr, _, name = ln.split()
+        syms.setdefault(name, int(addr, 16))
+    start, end = syms["__scratchpad_text_start"], syms["__scratchpad_text_end"]
+    # The tool counts worst-case padding, so the block may come out smaller.
+    assert used - 4096 < end - start <= 16384
+    for name in placed:
+        assert start <= syms[name] < end, name
