@@ -22,6 +22,7 @@ test_yocto_check_layer.py runs scarthgap's yocto-check-layer.
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -307,3 +308,48 @@ def test_image_dependencies_resolve(build: yocto.Build) -> None:
     label = next(line for line in dot.splitlines() if line.startswith('"linux-yocto.do_fetch" [label='))
     recipe = Path(label.rsplit("\\n", 1)[1].removesuffix('"]'))
     assert recipe.name == f"linux-yocto_{build.release.kernel_series}.bb", label
+
+
+def tasks(value: str | list[str]) -> list[str]:
+    """__BBTASKS: a list in the datastore, a string once through some BitBake versions' expansion."""
+    return value.split() if isinstance(value, str) else list(value)
+
+
+def test_scratchpad_task_chooses_the_list_between_configure_and_compile(build: yocto.Build) -> None:
+    """SORTO_SCRATCHPAD_SIZE set: linux-yocto gets do_sorto_scratchpad after do_configure (whose postfunc turns
+    the feature on with an empty list) and before do_compile, run by python3-sorto-native, on the user's policy
+    folder; a bad size stops the parse naming it; unset, nothing of it is there."""
+    build.configure(sorto=True)
+    pols = build.dir / "sorto-policies"
+    (pols / "someapp").mkdir(parents=True, exist_ok=True)
+    (pols / "someapp" / "someapp.yaml").write_text("version: 1\nscratchpad:\n  - {function: sys_getppid, weight: 9}\n")
+    subprocess.run(["chmod", "-R", "a+rX", str(pols)], check=True)
+    names = ["__BBTASKS", "SRC_URI", "SORTO_SCRATCHPAD_POLICIES", "sorto_scratchpad_config", "do_sorto_scratchpad"]
+    flags = [["do_sorto_scratchpad", "deps"], ["do_compile", "deps"], ["do_configure", "postfuncs"],
+             ["do_sorto_scratchpad", "depends"], ["do_sorto_scratchpad", "file-checksums"]]
+    ans = build.query({"query": "variants", "cases": {
+        "on": {"pn": "linux-yocto", "vars": names, "flags": flags,
+               "settings": {"SORTO_SCRATCHPAD_SIZE": "64K", "SORTO_POLICY_DIR": str(pols)}},
+        "bad": {"pn": "linux-yocto", "vars": ["SRC_URI"], "settings": {"SORTO_SCRATCHPAD_SIZE": "5000"}},
+        "off": {"pn": "linux-yocto", "vars": names, "flags": flags},
+    }})
+    on = ans["on"]
+    assert "failed" not in on, on
+    v, f = on["values"], on["flags"]
+    assert "do_sorto_scratchpad" in tasks(v["__BBTASKS"])
+    assert {"do_configure", "do_kernel_configcheck"} <= set(f["do_sorto_scratchpad[deps]"])
+    assert "do_sorto_scratchpad" in f["do_compile[deps]"]
+    assert "sorto_scratchpad_config" in f["do_configure[postfuncs]"].split()
+    assert "python3-sorto-native:do_populate_sysroot" in f["do_sorto_scratchpad[depends]"].split()
+    assert f"{pols / 'someapp' / 'someapp.yaml'}:True" in f["do_sorto_scratchpad[file-checksums]"].split()
+    assert v["SORTO_SCRATCHPAD_POLICIES"].split()[0] == str(pols)
+    assert "sorto-scratchpad.cfg" in file_uris(v["SRC_URI"])
+    assert "--set-val ARM_SCRATCHPAD_SIZE 0x10000" in v["sorto_scratchpad_config"]
+    assert "scratchpad-list --kernel" in v["do_sorto_scratchpad"] and "--size 64K" in v["do_sorto_scratchpad"]
+    bad = ans["bad"]
+    assert "failed" in bad and any("SORTO_SCRATCHPAD_SIZE '5000'" in m for m in bad["log"]), bad
+    off = ans["off"]
+    assert "failed" not in off, off
+    assert "do_sorto_scratchpad" not in tasks(off["values"]["__BBTASKS"])
+    assert "sorto_scratchpad_config" not in (off["flags"]["do_configure[postfuncs]"] or "")
+    assert "sorto-scratchpad.cfg" not in file_uris(off["values"]["SRC_URI"])
