@@ -13,7 +13,8 @@
  *
  * Arguments (comma separated after the .so path):
  *   icachesize=32768 iassoc=2 iblksize=64    geometry (Cortex-A15 L1I)
- *   kbase=ADDR     addresses >= ADDR are kernel (default 0xc0000000)
+ *   kbase=ADDR     addresses >= ADDR are kernel (default 0xbf000000,
+ *                  TASK_SIZE of a 3G/1G split: modules count as kernel)
  *   range=LO-HI    also count lookups and misses in [LO, HI) (up to 16)
  *   mark=ADDR      window boundary, as in kfetch (counts to PATH.markN,
  *                  then zeroed; the cache contents are kept)
@@ -49,7 +50,7 @@ struct run {
 };
 
 static int icachesize = 32768, iassoc = 2, iblksize = 64;
-static uint64_t kbase = 0xc0000000ULL;
+static uint64_t kbase = 0xbf000000ULL;
 static struct {
 	uint64_t lo, hi;
 	uint64_t insns;			/* inline counter */

@@ -11,7 +11,8 @@
  *
  * Arguments (comma separated after the .so path):
  *   outfile=PATH     report written at exit (default: QEMU's log, -d plugin)
- *   kbase=ADDR       addresses >= ADDR are kernel (default 0xc0000000)
+ *   kbase=ADDR       addresses >= ADDR are kernel (default 0xbf000000,
+ *                    TASK_SIZE of a 3G/1G split: modules count as kernel)
  *   range=LO-HI      also count fetches with LO <= address < HI (up to 16)
  *   mark=ADDR        each execution of the block at ADDR ends a window: the
  *                    counts since the previous mark are written to
@@ -48,7 +49,7 @@ struct kblock {
 	uint64_t execs;			/* inline counter */
 };
 
-static uint64_t kbase = 0xc0000000ULL;
+static uint64_t kbase = 0xbf000000ULL;
 static uint64_t kernel_insns, user_insns;	/* inline counters */
 static struct range ranges[MAX_RANGES];
 static int nranges;
