@@ -2,7 +2,7 @@
 /*
  * kfetch: count a guest's instruction fetches, kernel against user, inside
  * address ranges, and per translated kernel block (to be symbolized with
- * the kernel's System.map).  Built against the qemu-plugin.h of the
+ * the kernel's System.map, and with the host memory it was read from).  Built against the qemu-plugin.h of the
  * installed QEMU (Debian 12: QEMU 7.2, plugin API version 1).
  *
  * Every count is an inline add emitted into the translated code, never a
@@ -41,9 +41,16 @@ struct range {
 	uint64_t insns;			/* inline counter */
 };
 
-/* One kernel block, keyed by its address and number of instructions. */
+/*
+ * One kernel block, keyed by its address, its number of instructions and
+ * the host offset: the host address QEMU read its first instruction from,
+ * minus its guest address.  Code of one guest memory region mapped
+ * linearly (kernel text in DRAM) has one offset; the same addresses mapped
+ * at another region (the scratchpad block in SRAM) have another.
+ */
 struct kblock {
 	uint64_t vaddr;
+	uint64_t hoff;
 	uint32_t ninsns;
 	uint32_t nbytes;
 	uint64_t execs;			/* inline counter */
@@ -65,14 +72,14 @@ static guint kblock_hash(gconstpointer p)
 {
 	const struct kblock *b = p;
 
-	return g_int64_hash(&b->vaddr) ^ (b->ninsns * 0x9e3779b1u);
+	return g_int64_hash(&b->vaddr) ^ g_int64_hash(&b->hoff) ^ (b->ninsns * 0x9e3779b1u);
 }
 
 static gboolean kblock_equal(gconstpointer a, gconstpointer b)
 {
 	const struct kblock *x = a, *y = b;
 
-	return x->vaddr == y->vaddr && x->ninsns == y->ninsns;
+	return x->vaddr == y->vaddr && x->hoff == y->hoff && x->ninsns == y->ninsns;
 }
 
 static gint by_vaddr(gconstpointer a, gconstpointer b)
@@ -82,6 +89,8 @@ static gint by_vaddr(gconstpointer a, gconstpointer b)
 
 	if (x->vaddr != y->vaddr)
 		return x->vaddr < y->vaddr ? -1 : 1;
+	if (x->hoff != y->hoff)
+		return x->hoff < y->hoff ? -1 : 1;
 	return x->ninsns < y->ninsns ? -1 : x->ninsns > y->ninsns;
 }
 
@@ -112,12 +121,12 @@ static void report(const char *path, const char *title, bool reset)
 			g_ptr_array_add(list, b);
 	}
 	g_ptr_array_sort(list, by_vaddr);
-	g_string_append(s, "# block vaddr ninsns nbytes execs\n");
+	g_string_append(s, "# block vaddr ninsns nbytes execs hoff\n");
 	for (guint i = 0; i < list->len; i++) {
 		struct kblock *b = g_ptr_array_index(list, i);
 
-		g_string_append_printf(s, "block 0x%08" PRIx64 " %u %u %" PRIu64 "\n",
-				       b->vaddr, b->ninsns, b->nbytes, b->execs);
+		g_string_append_printf(s, "block 0x%08" PRIx64 " %u %u %" PRIu64 " 0x%" PRIx64 "\n",
+				       b->vaddr, b->ninsns, b->nbytes, b->execs, b->hoff);
 	}
 	g_string_append(s, "end\n");
 	g_ptr_array_free(list, TRUE);
@@ -162,6 +171,7 @@ static void vcpu_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 	size_t n = qemu_plugin_tb_n_insns(tb);
 	bool kernel = vaddr >= kbase;
 	struct kblock probe = { .vaddr = vaddr, .ninsns = n }, *b;
+	void *h = qemu_plugin_insn_haddr(qemu_plugin_tb_get_insn(tb, 0));
 
 	qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64,
 						 kernel ? &kernel_insns : &user_insns, n);
@@ -180,6 +190,7 @@ static void vcpu_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 	if (!kernel)
 		return;
 
+	probe.hoff = h ? (uint64_t)(uintptr_t)h - vaddr : 0;
 	g_mutex_lock(&lock);
 	b = g_hash_table_lookup(kblocks, &probe);
 	if (!b) {

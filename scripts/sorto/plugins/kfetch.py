@@ -46,8 +46,8 @@ class Report:
     user_insns: int = 0
     #: (lo, hi) -> fetches in the range (kfetch) or (fetches, lookups, misses) (kcache)
     ranges: dict[tuple[int, int], tuple[int, ...]] = field(default_factory=dict)
-    #: kfetch: (vaddr, ninsns, nbytes, execs) of each executed kernel block
-    blocks: list[tuple[int, int, int, int]] = field(default_factory=list)
+    #: kfetch: (vaddr, ninsns, nbytes, execs, host offset) of each executed kernel block
+    blocks: list[tuple[int, int, int, int, int]] = field(default_factory=list)
     #: kcache: class -> (insns, lookups, misses), classes "kernel" and "user"
     cache: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
@@ -70,7 +70,7 @@ def parse_report(path: Path) -> Report:
             lo, hi = (int(x, 16) for x in f[1].split("-"))
             r.ranges[(lo, hi)] = tuple(int(v) for v in f[3::2])
         elif f[0] == "block":
-            r.blocks.append((int(f[1], 16), int(f[2]), int(f[3]), int(f[4])))
+            r.blocks.append((int(f[1], 16), int(f[2]), int(f[3]), int(f[4]), int(f[5], 16)))
         elif f[0] in ("kernel", "user"):
             r.cache[f[0]] = (int(f[1]), int(f[2]), int(f[3]))
             if f[0] == "kernel":
@@ -130,12 +130,31 @@ def function_fetches(report: Report, smap: SystemMap) -> dict[str, int]:
     split right; other blocks go whole to the function of their start.
     """
     out: dict[str, int] = {}
-    for vaddr, ninsns, nbytes, execs in report.blocks:
+    for vaddr, ninsns, nbytes, execs, _hoff in report.blocks:
         addrs = range(vaddr, vaddr + nbytes, 4) if nbytes == 4 * ninsns else [vaddr] * ninsns
         for a in addrs:
             name = smap.function_at(a) or f"0x{a:08x}"
             out[name] = out.get(name, 0) + execs
     return out
+
+
+def host_offsets(report: Report, lo: int, hi: int, text: tuple[int, int]) -> tuple[dict[int, int], dict[int, int]]:
+    """Fetches by host offset of the window's blocks in [lo, hi), and of the other blocks of ``text``.
+
+    QEMU reads a block's instructions from the host memory backing the
+    guest physical page it maps to; the host address minus the guest
+    address is one constant for all kernel text in DRAM.  Blocks of
+    [lo, hi) read from the on-chip SRAM have another offset: this is
+    QEMU's own account of where the instructions came from, independent of
+    what the kernel reports in debugfs.
+    """
+    inside: dict[int, int] = {}
+    other: dict[int, int] = {}
+    for vaddr, ninsns, _nbytes, execs, hoff in report.blocks:
+        where = inside if lo <= vaddr < hi else other if text[0] <= vaddr < text[1] else None
+        if where is not None:
+            where[hoff] = where.get(hoff, 0) + execs * ninsns
+    return inside, other
 
 
 def write_table(fetches: dict[str, int], path: Path) -> Path:
