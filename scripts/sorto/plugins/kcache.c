@@ -16,6 +16,9 @@
  *   kbase=ADDR     addresses >= ADDR are kernel (default 0xbf000000,
  *                  TASK_SIZE of a 3G/1G split: modules count as kernel)
  *   range=LO-HI    also count lookups and misses in [LO, HI) (up to 16)
+ *   setfile=PATH   count them also in the union of the ranges listed in
+ *                  PATH, one "LO HI" (hex) per line: the functions of a
+ *                  scratchpad list that is not built (a what-if)
  *   mark=ADDR      window boundary, as in kfetch (counts to PATH.markN,
  *                  then zeroed; the cache contents are kept)
  *   outfile=PATH   report written at exit (default: QEMU's log)
@@ -46,6 +49,7 @@ struct run {
 	uint64_t haddr;			/* cache address: host address, else vaddr */
 	uint32_t ninsns;
 	bool kernel;
+	bool in_set;
 	bool range[MAX_RANGES];
 };
 
@@ -57,6 +61,9 @@ static struct {
 	uint64_t lookups, misses;
 } ranges[MAX_RANGES];
 static int nranges;
+static GArray *set;			/* sorted, merged lo, hi pairs */
+static uint64_t set_insns;		/* inline counter */
+static uint64_t set_lookups, set_misses;
 static uint64_t mark_addr;
 static bool have_mark;
 static unsigned int nmarks;
@@ -119,6 +126,68 @@ static void run_exec(unsigned int vcpu_index, void *udata)
 			ranges[i].misses += !hit;
 		}
 	}
+	if (r->in_set) {
+		set_lookups++;
+		set_misses += !hit;
+	}
+}
+
+static bool in_set(uint64_t a)
+{
+	guint lo = 0, hi = set ? set->len / 2 : 0;
+
+	while (lo < hi) {
+		guint mid = (lo + hi) / 2;
+
+		if (a < g_array_index(set, uint64_t, 2 * mid))
+			hi = mid;
+		else if (a >= g_array_index(set, uint64_t, 2 * mid + 1))
+			lo = mid + 1;
+		else
+			return true;
+	}
+	return false;
+}
+
+static gint cmp_pair(gconstpointer a, gconstpointer b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Read "LO HI" lines, sort them and merge overlaps so that in_set can bisect. */
+static bool load_set(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	GArray *raw = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+	char line[128];
+	uint64_t lo, hi;
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%" SCNx64 " %" SCNx64, &lo, &hi) == 2 && lo < hi) {
+			g_array_append_val(raw, lo);
+			g_array_append_val(raw, hi);
+		}
+	fclose(f);
+	qsort(raw->data, raw->len / 2, 2 * sizeof(uint64_t), cmp_pair);
+	set = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+	for (guint i = 0; i < raw->len; i += 2) {
+		lo = g_array_index(raw, uint64_t, i);
+		hi = g_array_index(raw, uint64_t, i + 1);
+		if (set->len && lo <= g_array_index(set, uint64_t, set->len - 1)) {
+			uint64_t *last = &g_array_index(set, uint64_t, set->len - 1);
+
+			*last = MAX(*last, hi);
+		} else {
+			g_array_append_val(set, lo);
+			g_array_append_val(set, hi);
+		}
+	}
+	g_array_free(raw, TRUE);
+	return true;
 }
 
 static void report(const char *path, const char *title, bool reset)
@@ -138,6 +207,10 @@ static void report(const char *path, const char *title, bool reset)
 				       " lookups %" PRIu64 " misses %" PRIu64 "\n",
 				       ranges[i].lo, ranges[i].hi, ranges[i].insns,
 				       ranges[i].lookups, ranges[i].misses);
+	if (set)
+		g_string_append_printf(s, "set ranges %u insns %" PRIu64 " lookups %" PRIu64
+				       " misses %" PRIu64 "\n", set->len / 2, set_insns, set_lookups,
+				       set_misses);
 	g_string_append(s, "end\n");
 	if (reset) {
 		memset(insns, 0, sizeof(insns));
@@ -145,6 +218,7 @@ static void report(const char *path, const char *title, bool reset)
 		memset(misses, 0, sizeof(misses));
 		for (int i = 0; i < nranges; i++)
 			ranges[i].insns = ranges[i].lookups = ranges[i].misses = 0;
+		set_insns = set_lookups = set_misses = 0;
 	}
 	g_mutex_unlock(&lock);
 
@@ -198,6 +272,7 @@ static struct run *get_run(uint64_t vaddr, uint64_t haddr, uint32_t n)
 		r = g_new0(struct run, 1);
 		*r = probe;
 		r->kernel = vaddr >= kbase;
+		r->in_set = in_set(vaddr);
 		for (int i = 0; i < nranges; i++)
 			r->range[i] = vaddr >= ranges[i].lo && vaddr < ranges[i].hi;
 		g_hash_table_add(runs, r);
@@ -237,6 +312,9 @@ static void vcpu_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 				qemu_plugin_register_vcpu_insn_exec_inline(first,
 									   QEMU_PLUGIN_INLINE_ADD_U64,
 									   &ranges[k].insns, j - i);
+		if (r->in_set)
+			qemu_plugin_register_vcpu_insn_exec_inline(first, QEMU_PLUGIN_INLINE_ADD_U64,
+								   &set_insns, j - i);
 		i = j;
 	}
 	if (have_mark && tbva == mark_addr)
@@ -297,6 +375,8 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
 			ok = parse_u64(v, &kbase);
 		else if (!strcmp(k, "mark"))
 			ok = have_mark = parse_u64(v, &mark_addr);
+		else if (!strcmp(k, "setfile"))
+			ok = !set && load_set(v);
 		else if (!strcmp(k, "range"))
 			ok = nranges < MAX_RANGES &&
 			     parse_range(v, &ranges[nranges].lo, &ranges[nranges].hi) &&

@@ -50,6 +50,8 @@ class Report:
     blocks: list[tuple[int, int, int, int, int]] = field(default_factory=list)
     #: kcache: class -> (insns, lookups, misses), classes "kernel" and "user"
     cache: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    #: kcache with ``setfile=``: (insns, lookups, misses) in the union of the file's ranges
+    set: tuple[int, int, int] | None = None
 
 
 def parse_report(path: Path) -> Report:
@@ -71,6 +73,8 @@ def parse_report(path: Path) -> Report:
             r.ranges[(lo, hi)] = tuple(int(v) for v in f[3::2])
         elif f[0] == "block":
             r.blocks.append((int(f[1], 16), int(f[2]), int(f[3]), int(f[4]), int(f[5], 16)))
+        elif f[0] == "set":
+            r.set = (int(f[4]), int(f[6]), int(f[8]))
         elif f[0] in ("kernel", "user"):
             r.cache[f[0]] = (int(f[1]), int(f[2]), int(f[3]))
             if f[0] == "kernel":
@@ -230,8 +234,11 @@ def read_scratchpad(guest: Guest) -> dict:
 
 
 def boot_args(art: GuestArtifacts, smap: SystemMap, outdir: Path, ranges: list[tuple[int, int]] | None = None,
-              cache: bool = False) -> tuple[list[str], list[Path]]:
-    """QEMU arguments loading kfetch (and kcache if ``cache``) with windows at sys_sync; their outfiles."""
+              cache: bool = False, setfile: Path | None = None) -> tuple[list[str], list[Path]]:
+    """QEMU arguments loading kfetch (and kcache if ``cache``) with windows at sys_sync; their outfiles.
+
+    ``setfile``: "LO HI" lines whose union kcache also counts (see kcache.c).
+    """
     from .build import build_plugin
 
     if "sys_sync" not in smap.addr:
@@ -242,8 +249,9 @@ def boot_args(art: GuestArtifacts, smap: SystemMap, outdir: Path, ranges: list[t
     args = plugin_arg(build_plugin("kfetch"), outfile=str(outfiles[0]), **common)
     if cache:
         outfiles.append(outdir / "kcache.txt")
+        extra: dict[str, str | int | list[str]] = {"setfile": str(setfile)} if setfile else {}
         args += plugin_arg(build_plugin("kcache"), outfile=str(outfiles[1]), icachesize=32768, iassoc=2,
-                           iblksize=64, **common)
+                           iblksize=64, **common, **extra)
     return args, outfiles
 
 
