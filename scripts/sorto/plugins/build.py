@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import SortoError
-from ..guest.build import _capture, _commit, _fresh, _run, _stamp_ok, cache_root, input_digest
+from ..guest.build import _capture, _commit, _fresh, _prune, _run, _stamp_ok, cache_root, input_digest
 
 HERE = Path(__file__).resolve().parent
 PLUGINS = ("kfetch", "kcache")
@@ -93,4 +93,5 @@ def build_plugin(name: str, cache: str | Path | None = None) -> Path:
         tmp = _fresh(final)
         _run(["gcc", *CFLAGS, *glib, f"-I{header.parent}", "-o", str(tmp / f"{name}.so"), str(src)])
         _commit(tmp, final)
+        _prune(root, f"{name}-", final, keep=2)
     return final / f"{name}.so"
