@@ -73,14 +73,16 @@ def workloads(calls: int) -> list[tuple[str, str]]:
 
 
 def movable_sections(art: build.GuestArtifacts) -> dict[str, int]:
-    """C functions that can be listed, with their size: ``.text.NAME`` sections of vmlinux.o (summed)."""
+    """C functions that can be listed, with their size: ``.text.NAME`` sections of vmlinux.o (summed, padded)."""
     out = subprocess.run([f"{build.CROSS}readelf", "-SW", str(art.kernel_tree / "vmlinux.o")],
                          capture_output=True, text=True, check=True).stdout
     sizes: dict[str, int] = {}
-    for m in re.finditer(r"\]\s+\.text\.(\S+)\s+PROGBITS\s+\S+\s+\S+\s+([0-9a-f]+)", out):
-        name, size = m.group(1), int(m.group(2), 16)
+    row = r"\]\s+\.text\.(\S+)\s+PROGBITS\s+\S+\s+\S+\s+([0-9a-f]+)\s+\S+\s+\S+\s+\d+\s+\d+\s+(\d+)"
+    for m in re.finditer(row, out):
+        name, size, align = m.group(1), int(m.group(2), 16), max(int(m.group(3)), 4)
         if C_NAME.match(name) and name not in RESERVED:
-            sizes[name] = sizes.get(name, 0) + ((size + 3) & ~3)
+            # rounded up to the alignment, plus the worst padding in front of it
+            sizes[name] = sizes.get(name, 0) + -(-size // align) * align + align - 4
     return sizes
 
 
