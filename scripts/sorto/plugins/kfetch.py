@@ -85,7 +85,7 @@ def parse_report(path: Path) -> Report:
 
 
 class SystemMap:
-    """Text symbols of a kernel's System.map, for address -> function and function -> (address, size)."""
+    """A kernel's System.map: the function holding an address, and the address of any symbol."""
 
     def __init__(self, path: Path) -> None:
         syms: dict[int, str] = {}
@@ -100,7 +100,6 @@ class SystemMap:
                 syms[a] = f[2]  # the first name at an address that is not a section mark
         self.starts = sorted(syms)
         self.names = [syms[a] for a in self.starts]
-        self._ends = sorted(set(self.addr.values()))
 
     def function_at(self, addr: int) -> str | None:
         """The function holding ``addr``; the vector page, its stubs and modules by a bracketed name."""
@@ -116,14 +115,6 @@ class SystemMap:
             return "[modules]"
         i = bisect.bisect_right(self.starts, addr) - 1
         return self.names[i] if i >= 0 else None
-
-    def size(self, name: str) -> int | None:
-        """Distance to the next symbol of any type: the function and its alignment padding."""
-        a = self.addr.get(name)
-        if a is None:
-            return None
-        i = bisect.bisect_right(self._ends, a)
-        return self._ends[i] - a if i < len(self._ends) else None
 
 
 def function_fetches(report: Report, smap: SystemMap) -> dict[str, int]:
