@@ -17,7 +17,6 @@ No timing is asserted: the numbers are in ``make bench``
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,11 +31,11 @@ PARAM = "scratchpad=64K@0x2e000000"
 class Booted:
     """A scratchpad guest under the kfetch plugin, with the block's range counted."""
 
-    def __init__(self, art, append: str) -> None:
+    def __init__(self, art, append: str, work: Path) -> None:
         self.smap = kf.SystemMap(art.system_map)
         self.block = (self.smap.addr["__scratchpad_text_start"], self.smap.addr["__scratchpad_text_end"])
         self.text = (self.smap.addr["_stext"], self.smap.addr["_etext"])
-        self.work = Path(tempfile.mkdtemp(prefix=f"sorto-kfetch-{art.kernel_series}-"))
+        self.work = work
         args, outfiles = kf.boot_args(art, self.smap, self.work, [self.block])
         self.guest = Guest(art.zimage, art.initramfs, self.work / "console.log", append=append, smp=1,
                            machine=art.machine, dtb=art.dtb, extra_args=args, boot_timeout=600)
@@ -48,8 +47,8 @@ class Booted:
         return rep
 
 
-def booted(art, append: str) -> Iterator[Booted]:
-    b = Booted(art, append)
+def booted(art, append: str, work: Path) -> Iterator[Booted]:
+    b = Booted(art, append, work)
     try:
         yield b
         assert not b.guest.kernel_problems(), b.guest.tail()
@@ -58,13 +57,13 @@ def booted(art, append: str) -> Iterator[Booted]:
 
 
 @pytest.fixture(scope="module")
-def resident(scratch_art) -> Iterator[Booted]:
-    yield from booted(scratch_art, PARAM)
+def resident(scratch_art, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Booted]:
+    yield from booted(scratch_art, PARAM, tmp_path_factory.mktemp("kfetch-resident"))
 
 
 @pytest.fixture(scope="module")
-def no_sram(scratch_art) -> Iterator[Booted]:
-    yield from booted(scratch_art, "")
+def no_sram(scratch_art, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Booted]:
+    yield from booted(scratch_art, "", tmp_path_factory.mktemp("kfetch-no-sram"))
 
 
 def test_getppid_fetches_follow_the_calls(resident: Booted) -> None:
