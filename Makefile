@@ -18,7 +18,8 @@ all: help
 help:
 	@echo "make demo   - build the test guest, inject a policy, boot, show what the kernel received"
 	@echo "make test   - run every test (unit, C decoder + short fuzz, patches, QEMU guests 6.12 and 6.1)"
-	@echo "make bench  - exec overhead, policy effect (faults, wake-up latency), parse throughput vs a naive parser"
+	@echo "make bench  - exec overhead, policy effect (faults, wake-up latency), parse throughput vs a naive parser,"
+	@echo "              scratchpad effect (kernel fetches and L1I misses served from SRAM, QEMU plugins)"
 	@echo "make lint   - ruff, checkpatch --strict on every patch series and the module"
 	@echo "make fuzz   - long libFuzzer run of the record decoder (FUZZ_TIME=$(FUZZ_TIME) s)"
 
@@ -49,6 +50,7 @@ bench: deps
 	$(PY) scripts/bench/exec_overhead.py
 	$(PY) scripts/bench/policy_effect.py
 	$(PY) scripts/bench/parse_throughput.py
+	$(PY) scripts/bench/scratchpad_effect.py
 
 lint: deps
 	$(VENV)/bin/ruff check scripts tests

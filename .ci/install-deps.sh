@@ -15,7 +15,8 @@ APT_PKGS="gcc-arm-linux-gnueabihf libc6-dev-armhf-cross binutils-arm-linux-gnuea
 qemu-system-arm qemu-user bc bison flex libssl-dev libelf-dev cpio kmod xz-utils file
 linux-source-6.12 linux-source-6.1 clang libclang-rt-14-dev llvm make perl python3-pip python3-venv
 gzip patch git strace linux-perf openssh-client openssh-server
-chrpath diffstat gawk locales acl zstd"
+chrpath diffstat gawk locales acl zstd
+dpkg-dev libglib2.0-dev pkg-config"
 GUEST_DEBS="busybox-static:armhf hello:armhf strace:armhf util-linux:armhf"
 CACHE="${SORTO_CACHE:-$HOME/.cache/sorto}"
 NATIVE="$(dpkg --print-architecture)"
@@ -51,6 +52,72 @@ for f in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
 EOF
 }
 
+# Write $1, a deb-src entry for each of the machine's own Debian entries (same
+# mirror, this release's suites, same components), unless the machine has a
+# deb-src entry already; rewritten only when its content changes.  The QEMU
+# plugins are built against the plugin header of Debian's qemu source package
+# (scripts/sorto/plugins/build.py: apt-get source qemu=VERSION).
+deb_src_sources() {
+	python3 - "$1" <<'EOF'
+import glob, re, sys
+codename = ""
+for ln in open("/etc/os-release"):
+    if ln.startswith("VERSION_CODENAME="):
+        codename = ln.split("=", 1)[1].strip().strip('"')
+if not codename:
+    sys.exit("install-deps: no VERSION_CODENAME in /etc/os-release")
+ours = sys.argv[1]
+entries = []  # (uris, suites, components, signed-by)
+for f in ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*.list")):
+    try:
+        lines = open(f).read().splitlines()
+    except OSError:
+        continue
+    for ln in lines:
+        m = re.match(r"^\s*(deb|deb-src)\s+(\[([^]]*)\]\s+)?(\S+)\s+(\S+)\s+([^#]*)", ln)
+        if not m:
+            continue
+        if m.group(1) == "deb-src":
+            sys.exit(0)
+        signed = re.search(r"\bsigned-by=(\S+)", m.group(3) or "")
+        entries.append((m.group(4), m.group(5), m.group(6).strip(), signed.group(1) if signed else ""))
+for f in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
+    if f == ours:
+        continue
+    for stanza in open(f).read().split("\n\n"):
+        fields = {}
+        for ln in stanza.splitlines():
+            if ":" in ln and not ln.startswith((" ", "\t", "#")):
+                k, v = ln.split(":", 1)
+                fields[k.strip().lower()] = v.strip()
+        if fields.get("enabled", "yes").lower() == "no":
+            continue
+        types = fields.get("types", "").split()
+        if "deb-src" in types:
+            sys.exit(0)
+        if "deb" in types:
+            entries.append((fields.get("uris", ""), fields.get("suites", ""), fields.get("components", ""),
+                            fields.get("signed-by", "")))
+stanzas = []
+for uris, suites, comps, signed in entries:
+    mine = [s for s in suites.split() if s == codename or s.startswith((codename + "-", codename + "/"))]
+    if uris and mine and comps:
+        st = f"Types: deb-src\nURIs: {uris}\nSuites: {' '.join(mine)}\nComponents: {comps}\n"
+        stanzas.append(st + (f"Signed-By: {signed}\n" if signed else ""))
+if not stanzas:
+    sys.exit(f"install-deps: no Debian {codename} entry in the apt sources to derive a deb-src entry from")
+text = "# meta-sorto .ci/install-deps.sh: Debian's source packages (the QEMU plugin header)\n"
+text += "\n".join(stanzas)
+try:
+    if open(ours).read() == text:
+        sys.exit(0)
+except OSError:
+    pass
+with open(ours, "w") as fh:
+    fh.write(text)
+EOF
+}
+
 apt_with() {
 	local dir="$1"
 	shift
@@ -82,6 +149,14 @@ for p in $APT_PKGS; do
 done
 # shellcheck disable=SC2086
 [ -z "$missing" ] || apt_retry "$NATIVE" install -y -q --no-install-recommends $APT_PKGS
+
+# Debian's qemu sources, for the plugin header: a deb-src entry (unless the
+# machine has one) and its index.
+deb_src_sources /etc/apt/sources.list.d/sorto-src.sources || exit 1
+if [ -z "$(apt-cache showsrc qemu 2>/dev/null)" ]; then
+	apt_retry "$NATIVE" update -q
+	[ -n "$(apt-cache showsrc qemu 2>/dev/null)" ] || { echo "install-deps: no source index for qemu" >&2; exit 1; }
+fi
 
 # BitBake (tests/layer, real parses of the layer) wants the en_US.UTF-8 locale;
 # chrpath, diffstat and gawk above are host tools its sanity check asks for,

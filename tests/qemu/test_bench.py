@@ -39,3 +39,20 @@ def test_policy_effect_bench_runs(release_art, capsys: pytest.CaptureFixture[str
     without, baseline, with_meta = rows["page faults in timed phase"][:3]
     assert int(without) >= 1024 and baseline == "n/a" and int(with_meta) == 0, out
     assert all(v.isdigit() for v in rows["wake-up latency median (us)"][:3]), out
+
+
+def test_scratchpad_effect_bench_runs(scratch_art, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    mod = load_bench("scratchpad_effect")
+    listed = tmp_path / "whatif.list"
+    assert mod.main(["--kernel", scratch_art.kernel_series, "--rounds", "1", "--calls", "500",
+                     "--write-list", str(listed)]) == 0
+    out = capsys.readouterr().out
+    rows = {(line[:40].strip(), line[41:58].strip()): line[58:].split() for line in out.splitlines()
+            if line[41:58].strip() in ("no scratchpad", "whole-image list")}
+    hammer = "syscall_hammer getppid 500 (ours)"
+    # Counts, not time: nothing comes from SRAM without it; the hammered path does with it.
+    assert rows[(hammer, "no scratchpad")][1] == "0.0/0.0", out
+    assert float(rows[(hammer, "whole-image list")][1].split("/")[0]) > 0, out
+    assert "what-if (not built, not booted)" in out
+    names = [ln for ln in listed.read_text().splitlines() if not ln.startswith("#")]
+    assert "sys_getppid" in names and len(names) == len(set(names))

@@ -2,6 +2,13 @@
 
 Data, best first:
 
+0. ``qemu_kfetch`` (the per-function table of the QEMU kfetch plugin,
+   ``sorto.plugins.kfetch``): kernel instruction fetches per function,
+   counted exactly in a window of the program's run.  Preferred because a
+   fetch count is the function's own instructions, which is what a
+   scratchpad serves, while the profiler's time includes callees and
+   sleeping and carries the tracer's overhead.  The share is the function's
+   fetches over all kernel fetches of the table(s).
 1. ``ftrace_function_profile`` (``trace_stat/function<CPU>``): time per
    function summed over the CPU tables.  The time share of a function is its
    time over the CPU time of the profiled run (the manifest's duration of the
@@ -38,11 +45,20 @@ MAX_ENTRIES = 32
 SHOWN = 60  # ranked functions listed in the evidence
 
 
-def function_times(data: TraceData) -> tuple[dict[str, dict[str, float]], str, list[str]] | None:
-    """``{function: {"hit", "time_us"}}`` summed over tables, the metric used, and the files."""
+def function_times(data: TraceData, fetches: bool = True) -> tuple[dict[str, dict[str, float]], str, list[str]] | None:
+    """``{function: {"hit", "time_us"}}`` (or ``{"hit", "fetches"}``) summed over tables, the metric, the files."""
+    fetch = data.of_type("qemu_kfetch") if fetches else []
+    if fetch:
+        out: dict[str, dict[str, float]] = {}
+        for t in fetch:
+            fi, ni = t.col("function"), t.col("fetches")
+            for r in t.rows:
+                d = out.setdefault(r[fi], {"hit": 0, "fetches": 0})
+                d["fetches"] += r[ni]
+        return out, "fetches", [t.file for t in fetch]
     prof = data.of_type("ftrace_function_profile")
     if prof:
-        out: dict[str, dict[str, float]] = {}
+        out = {}
         timed = True
         for t in prof:
             fi, hi, ti = t.col("function"), t.col("hit"), t.col("time_us")
@@ -107,6 +123,9 @@ def rank(data: TraceData, exclude_pattern: str) -> Ranking | None:
     relative = window is None and metric == "time_us"
     if window is not None:
         denom, basis = window, "profiled run CPU time (manifest function_profile duration x CPU tables)"
+    elif metric == "fetches":
+        denom = sum(v[metric] for v in times.values())
+        basis = "kernel instruction fetches in the QEMU kfetch window (all functions of the table)"
     else:
         denom = sum(v[metric] for _f, v in ordered)
         basis = ("sum of the ranked functions' time (no manifest duration: relative share)" if metric == "time_us"

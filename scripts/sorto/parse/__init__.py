@@ -18,13 +18,14 @@ from . import detect as _detect
 from .base import Context, MalformedLine, Parser
 from .ftrace import FtraceEvents, FtraceFunction, FtraceFunctionGraph, FtraceFunctionProfile
 from .perf import PerfSchedLatency, PerfSchedTimehist, PerfScript
+from .qemu import QemuKfetch
 from .strace import StraceSummary, StraceTimestamps
 from .tables import TableWriter
 
 PARSERS: dict[str, type[Parser]] = {
     p.type_name: p
     for p in (StraceSummary, StraceTimestamps, FtraceFunction, FtraceFunctionGraph, FtraceFunctionProfile,
-              FtraceEvents, PerfScript, PerfSchedLatency, PerfSchedTimehist)
+              FtraceEvents, PerfScript, PerfSchedLatency, PerfSchedTimehist, QemuKfetch)
 }
 TYPES = tuple(PARSERS)
 

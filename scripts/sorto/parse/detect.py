@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 from ..errors import SortoError
-from . import ftrace, perf, strace
+from . import ftrace, perf, qemu, strace
 
 HEAD_BYTES = 64 * 1024
 HEAD_LINES = 60
@@ -63,6 +63,8 @@ def detect(path: Path) -> str:
 
 def detect_lines(lines: list[str]) -> str | None:
     """Classify a list of leading lines; None when nothing fits."""
+    if lines and lines[0].strip() == qemu.HEADER:
+        return "qemu_kfetch"
     for ln in lines:
         m = re.match(r"^#\s*tracer:\s*(\S+)", ln)
         if m:

@@ -32,7 +32,7 @@ def _chart(name: str, sec: data.Section) -> str | None:
     if name == "functions" and sec.rows:
         unit = sec.extra["unit"]
         vals = [r["value"] / 1000.0 if unit == "us" else r["value"] for r in sec.rows]
-        return charts.bars([r["name"] for r in sec.rows], vals, "ms" if unit == "us" else "calls",
+        return charts.bars([r["name"] for r in sec.rows], vals, "ms" if unit == "us" else unit,
                            [r["placed"] for r in sec.rows])
     if name == "timeline":
         return charts.timeline(sec.extra["spans"], sec.extra["preempts"], sec.extra["cpus"], sec.extra["t_end"])

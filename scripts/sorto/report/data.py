@@ -54,7 +54,7 @@ def syscalls(result: Any, top: int) -> Section:
         return Section(source=f"{t.file} (strace -c: seconds in the call)", rows=[
             {"name": r["syscall"], "value": r["seconds"] or 0.0, "unit": "s", "calls": r["calls"],
              "errors": r["errors"]} for r in rows[:top]])
-    got = _scratch.function_times(data)
+    got = _scratch.function_times(data, fetches=False)
     if got is not None and got[1] == "time_us":
         times = got[0]
         rows2 = [{"name": f, "value": v["time_us"] / 1e6, "unit": "s", "calls": int(v["hit"]), "errors": None}
@@ -79,7 +79,7 @@ def functions(result: Any, opts: Options, top: int) -> Section:
     placed = {e["function"] for e in result.policy["scratchpad"]}
     rows = [{"name": f, "hit": hit, "value": v, "share": share, "placed": f in placed}
             for f, hit, v, share in r.ranked[:top]]
-    unit = "us" if r.metric == "time_us" else "calls"
+    unit = {"time_us": "us", "fetches": "fetches"}.get(r.metric, "calls")
     return Section(source=f"{', '.join(r.files)} ({r.metric}; share of {r.basis})", rows=rows,
                    extra={"unit": unit, "excluded": len(r.excluded)})
 
