@@ -26,6 +26,9 @@ if _ENV_BIN not in os.environ.get("PATH", "").split(os.pathsep):
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--fuzz-time", type=int, default=20, help="seconds of libFuzzer in the fuzz test")
     parser.addoption("--kernels", default="6.12,6.1", help="guest kernels for the qemu tests")
+    parser.addoption("--guest-flavour", default="debug", choices=["debug", "release", "scratchpad"],
+                     help="guest the kernel-path and attack tests boot (default debug: KASAN, lockdep); "
+                     "scratchpad runs them on -M vexpress-a15 with the block in SRAM")
 
 
 @pytest.hookimpl(trylast=True)

@@ -9,33 +9,33 @@ and records the host memory QEMU read each block from; kcache models the
 Cortex-A15 L1 I-cache (32 KiB, 2-way, 64-byte lines) and counts its misses.
 Each program runs in a window between two ``sync`` calls.
 
-Two sides, booted alternately, ``--rounds`` times each (interleaved):
+Four sides, booted in turn, ``--rounds`` times each (interleaved, the
+order reversed every other round), on two kernels:
 
-* no scratchpad: the same kernel booted without ``scratchpad=`` (debugfs
-  state ``no-sram``: the block runs from DRAM);
-* one list for the whole image: ``scratchpad=64K@0x2e000000`` (state
-  ``resident``), the functions of scripts/sorto/guest/scratchpad.list.
+* no scratchpad / hand list: the scratchpad guest's kernel, booted without
+  ``scratchpad=`` (debugfs state ``no-sram``: the block runs from DRAM) and
+  with ``scratchpad=64K@0x2e000000`` (``resident``), its block the
+  functions of scripts/sorto/guest/scratchpad.list (test input);
+* image list, no SRAM / image list: the loop closed.  A first boot without
+  scratchpad profiles each program with kfetch; ``sorto analyze`` turns each
+  profile into that program's policy (its 32 heaviest functions by fetch
+  share); ``sorto scratchpad-list`` fits the image's policies into 64 KiB
+  with the kernel's vmlinux.o; the kernel is relinked with that list
+  (build.relink_scratchpad, as the Yocto recipe does) and booted both ways.
 
 Reported per program, min and median over the rounds:
 
-* SRAM share: kernel fetches read from the SRAM over all kernel fetches.
+* SRAM share: kernel fetches read from SRAM over all kernel fetches.
   A fetch counts as read from SRAM when it lies in the block and QEMU read
   its block from other host memory than the kernel text (the debugfs state
   must agree, or the bench stops);
 * L1I misses: the kernel's, those in the block, and those to DRAM: all
   kernel misses, less those of the block when it is resident (served from
-  the SRAM); "removed" is the difference of the two sides' medians.  The
-  model indexes lines by the host address, which keeps the guest physical
-  address's low bits: the block in SRAM sits in other cache sets than in
-  DRAM, so its misses, and other code's, can change, not only move.
-
-What-if (labelled as such; nothing is built or booted with it): a first
-boot without scratchpad profiles the same programs with kfetch; a list is
-picked from that profile (fetches per byte, greedy, within 64 KiB, only C
-functions that have a section of their own in vmlinux.o and a C name, as
-the kernel's post-link check demands); the no-scratchpad side then also
-counts the fetches and L1I misses inside that list's functions.  The list
-is written with ``--write-list``.
+  the SRAM); "removed" is the difference of the medians of a kernel's two
+  sides.  The model indexes lines by the host address, which keeps the
+  guest physical address's low bits: the block in SRAM sits in other cache
+  sets than in DRAM, so its misses, and other code's, can change, not only
+  move.
 
 Nothing here asserts anything about time.
 """
@@ -43,23 +43,27 @@ Nothing here asserts anything about time.
 from __future__ import annotations
 
 import argparse
-import re
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from sorto import scratchlist
 from sorto.guest import build
 from sorto.guest.harness import Guest
 from sorto.plugins import kfetch as kf
 
 PARAM = "scratchpad=64K@0x2e000000"
-SIDES = {"no scratchpad": "", "whole-image list": PARAM}
-STATE = {"no scratchpad": "no-sram", "whole-image list": "resident"}
-C_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# The compiler's own sections, which a list line must not name (scratchpad.sh lds).
-RESERVED = {"hot", "unlikely", "startup", "exit", "split"}
+#: side -> (kernel, boot parameter, debugfs state); the kernels are "hand" and "image"
+SIDES = {
+    "no scratchpad": ("hand", "", "no-sram"),
+    "hand list": ("hand", PARAM, "resident"),
+    "image list, no SRAM": ("image", "", "no-sram"),
+    "image list": ("image", PARAM, "resident"),
+}
+PAIRS = (("no scratchpad", "hand list"), ("image list, no SRAM", "image list"))
 
 
 def workloads(calls: int) -> list[tuple[str, str]]:
@@ -72,50 +76,30 @@ def workloads(calls: int) -> list[tuple[str, str]]:
     ]
 
 
-def movable_sections(art: build.GuestArtifacts) -> dict[str, int]:
-    """C functions that can be listed, with their size: ``.text.NAME`` sections of vmlinux.o (summed, padded)."""
-    out = subprocess.run([f"{build.CROSS}readelf", "-SW", str(art.kernel_tree / "vmlinux.o")],
-                         capture_output=True, text=True, check=True).stdout
-    sizes: dict[str, int] = {}
-    row = r"\]\s+\.text\.(\S+)\s+PROGBITS\s+\S+\s+\S+\s+([0-9a-f]+)\s+\S+\s+\S+\s+\d+\s+\d+\s+(\d+)"
-    for m in re.finditer(row, out):
-        name, size, align = m.group(1), int(m.group(2), 16), max(int(m.group(3)), 4)
-        if C_NAME.match(name) and name not in RESERVED:
-            # rounded up to the alignment, plus the worst padding in front of it
-            sizes[name] = sizes.get(name, 0) + -(-size // align) * align + align - 4
-    return sizes
-
-
-def pick_list(profiles: list[dict[str, int]], movable: dict[str, int], budget: int) -> list[str]:
-    """Greedy by fetches per byte over the programs' profiles, each program weighing the same."""
-    weight: dict[str, float] = {}
-    for prof in profiles:
-        total = sum(prof.values()) or 1
-        for f, n in prof.items():
-            weight[f] = weight.get(f, 0.0) + n / total
-    cands = sorted((f for f in weight if f in movable and movable[f] > 0),
-                   key=lambda f: (-weight[f] / movable[f], f))
-    chosen, used = [], 0
-    for f in cands:
-        if used + movable[f] <= budget:
-            chosen.append(f)
-            used += movable[f]
-    return chosen
-
-
-def list_ranges(art: build.GuestArtifacts, names: list[str], movable: dict[str, int]) -> list[tuple[int, int]]:
-    """Address ranges of the listed functions in this kernel (every text symbol of that name)."""
-    want = set(names)
-    out = []
-    for ln in art.system_map.read_text().splitlines():
-        a, t, n = ln.split()[:3]
-        if n in want and t in "tT":
-            out.append((int(a, 16), int(a, 16) + movable[n]))
-    return out
-
-
 def mm(vals: list[float], fmt: str) -> str:
     return f"{format(min(vals), fmt)}/{format(statistics.median(vals), fmt)}"
+
+
+def image_list(art: build.GuestArtifacts, profiles: list[dict[str, int]], work: Path, budget: int) -> Path:
+    """Each program's fetch profile -> its policy (sorto analyze) -> the image's list (sorto scratchpad-list)."""
+    pols = work / "policies"
+    pols.mkdir()
+    for i, prof in enumerate(profiles):
+        trace = work / f"trace-{i}"
+        trace.mkdir()
+        kf.write_table(prof, trace / "kfetch.csv")
+        subprocess.run([sys.executable, "-m", "sorto", "analyze", str(trace), "--vmlinux",
+                        str(art.kernel_tree / "vmlinux"), "-o", str(pols / f"program-{i}.json"), "-q"],
+                       check=True, capture_output=True, text=True)
+    listed = work / "image.list"
+    _text, decisions = scratchlist.make_list(art.kernel_tree / "vmlinux.o", [pols], budget, listed)
+    if not any(d.placed for d in decisions):
+        raise SystemExit(f"{listed}: the policies in {pols} put no function in the SRAM")
+    return listed
+
+
+def listed_names(path: Path) -> list[str]:
+    return [ln.split("#")[0].strip() for ln in path.read_text().splitlines() if ln.split("#")[0].strip()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,42 +107,39 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kernel", default="6.12", choices=build.KERNELS)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--calls", type=int, default=20000, help="system calls of the syscall_hammer programs")
-    p.add_argument("--budget", type=int, default=65536, help="SRAM bytes for the what-if list")
-    p.add_argument("--write-list", type=Path, help="write the what-if list here (scratchpad.list format)")
+    p.add_argument("--budget", type=int, default=65536, help="SRAM bytes for the image list")
+    p.add_argument("--write-list", type=Path, help="copy the image list here (CONFIG_ARM_SCRATCHPAD_FUNCTIONS format)")
     args = p.parse_args(argv)
 
-    art = build.build_guest(args.kernel, flavour="scratchpad")
-    smap = kf.SystemMap(art.system_map)
-    block = (smap.addr["__scratchpad_text_start"], smap.addr["__scratchpad_text_end"])
-    text = (smap.addr["_stext"], smap.addr["_etext"])
+    hand = build.build_guest(args.kernel, flavour="scratchpad")
     work = Path(tempfile.mkdtemp(prefix="sorto-bench-scratchpad-"))
     progs = workloads(args.calls)
 
-    def boot(name: str, append: str, setfile: Path | None = None, cache: bool = True) -> tuple[Guest, kf.Windows]:
+    def boot(art: build.GuestArtifacts, smap: kf.SystemMap, name: str, append: str,
+             cache: bool = True) -> tuple[Guest, kf.Windows]:
         d = work / name
         d.mkdir()
-        qargs, outfiles = kf.boot_args(art, smap, d, [block], cache=cache, setfile=setfile)
+        block = (smap.addr["__scratchpad_text_start"], smap.addr["__scratchpad_text_end"])
+        qargs, outfiles = kf.boot_args(art, smap, d, [block], cache=cache)
         g = Guest(art.zimage, art.initramfs, d / "console.log", append=append, smp=1, machine=art.machine,
                   dtb=art.dtb, extra_args=qargs, boot_timeout=600)
         return g, kf.Windows(g, outfiles)
 
-    # The profile pass: what the fetch profile would put in the SRAM.
-    movable = movable_sections(art)
+    # The profile pass, then the loop: policies, the image's list, the kernel relinked with it.
+    hand_map = kf.SystemMap(hand.system_map)
     profiles = []
-    g, win = boot("profile", "", cache=False)
+    g, win = boot(hand, hand_map, "profile", "", cache=False)
     with g:
         for _label, cmd in progs:
             _out, (rep,) = win.run(f"{cmd} >/dev/null 2>&1")
-            profiles.append(kf.function_fetches(rep, smap))
-    chosen = pick_list(profiles, movable, args.budget)
-    listed = set(chosen)
-    setfile = work / "whatif.ranges"
-    setfile.write_text("".join(f"{lo:x} {hi:x}\n" for lo, hi in list_ranges(art, chosen, movable)))
+            profiles.append(kf.function_fetches(rep, hand_map))
+    listed = image_list(hand, profiles, work, args.budget)
     if args.write_list:
-        args.write_list.write_text(
-            f"# What-if list from the kfetch profile of scripts/bench/scratchpad_effect.py (Linux {art.release},\n"
-            f"# scratchpad flavour): fetches per byte, greedy, {sum(movable[f] for f in chosen)} of "
-            f"{args.budget} bytes.\n" + "".join(f"{f}\n" for f in chosen))
+        args.write_list.write_text(listed.read_text())
+    image = build.relink_scratchpad(hand, listed, work / "relink", size=args.budget)
+    kernels = {"hand": (hand, hand_map), "image": (image, kf.SystemMap(image.system_map))}
+    blocks = {k: (m.addr["__scratchpad_text_start"], m.addr["__scratchpad_text_end"]) for k, (_a, m) in kernels.items()}
+    texts = {k: (m.addr["_stext"], m.addr["_etext"]) for k, (_a, m) in kernels.items()}
 
     # rows[label][side][metric] = values over the rounds
     rows: dict[str, dict[str, dict[str, list[float]]]] = {}
@@ -166,19 +147,22 @@ def main(argv: list[str] | None = None) -> int:
     for r in range(args.rounds):
         order = list(SIDES) if r % 2 == 0 else list(SIDES)[::-1]
         for side in order:
-            g, win = boot(f"r{r}-{side.replace(' ', '-')}", SIDES[side], setfile)
+            kname, append, state = SIDES[side]
+            art, smap = kernels[kname]
+            block, text = blocks[kname], texts[kname]
+            g, win = boot(art, smap, f"r{r}-{side.replace(' ', '-').replace(',', '')}", append)
             with g:
                 release = g.release
                 info = kf.read_scratchpad(g)
-                if info["state"] != STATE[side] or info["block"] != block:
-                    raise SystemExit(f"{side}: debugfs says {info}, expected state {STATE[side]}, block {block}")
+                if info["state"] != state or info["block"] != block:
+                    raise SystemExit(f"{side}: debugfs says {info}, expected state {state}, block {block}")
                 for label, cmd in progs:
                     _out, (fetch, cache) = win.run(f"{cmd} >/dev/null 2>&1")
                     inside, other = kf.host_offsets(fetch, *block, text)
                     if len(other) != 1:
                         raise SystemExit(f"{label}: kernel text read from {len(other)} host regions, expected 1")
                     from_sram = sum(n for off, n in inside.items() if off not in other)
-                    if from_sram not in (0, sum(inside.values())) or (from_sram > 0) != (side != "no scratchpad") \
+                    if from_sram not in (0, sum(inside.values())) or (from_sram > 0) != (state == "resident") \
                             and inside:
                         raise SystemExit(f"{label}, {side}: {from_sram} of {sum(inside.values())} block fetches "
                                          f"read from other memory than the text, but debugfs says {info['state']}")
@@ -189,43 +173,35 @@ def main(argv: list[str] | None = None) -> int:
                                      ("sram share", from_sram / fetch.kernel_insns),
                                      ("l1i misses", kernel_misses),
                                      ("block misses", block_misses),
-                                     ("to dram", kernel_misses - (block_misses if from_sram else 0)),
-                                     ("whatif share", sum(n for f, n in kf.function_fetches(fetch, smap).items()
-                                                          if f in listed) / fetch.kernel_insns),
-                                     ("whatif misses", cache.set[2] if cache.set else 0)):
+                                     ("to dram", kernel_misses - (block_misses if from_sram else 0))):
                         m.setdefault(key, []).append(val)
 
-    bsize = block[1] - block[0]
     print(f"scratchpad effect, Linux {release}, qemu -M vexpress-a15 -smp 1 (TCG), {args.rounds} rounds, "
           "min/median")
-    names = [ln.strip() for ln in build.SCRATCHPAD_LIST.read_text().splitlines()
-             if ln.strip() and not ln.startswith("#")]
-    print(f"block: {bsize} bytes at {block[0]:#x}, the {len(names)} functions of scratchpad.list "
-          f"({' '.join(names)}); SRAM 64 KiB; L1I model 32 KiB 2-way 64-byte lines (kcache)")
-    print("SRAM share: kernel fetches read from SRAM / kernel fetches; L1I misses: kernel, of which in the block "
-          "(served by the SRAM when resident); to DRAM: the others")
-    print(f"{'program':<40} {'side':<17} {'kernel fetches':>19} {'SRAM share':>13} {'L1I misses':>17} "
+    hand_names, image_names = listed_names(build.SCRATCHPAD_LIST), listed_names(listed)
+    for kname, names, what in (("hand", hand_names, "scratchpad.list (test input): " + " ".join(hand_names)),
+                               ("image", image_names, f"chosen by sorto scratchpad-list from {len(profiles)} "
+                                "kfetch-ranked policies: " + " ".join(image_names[:10]) + " ...")):
+        lo, hi = blocks[kname]
+        print(f"{kname} list: {len(names)} functions, block {hi - lo} bytes at {lo:#x}; {what}")
+    print("SRAM 64 KiB; L1I model 32 KiB 2-way 64-byte lines (kcache). SRAM share: kernel fetches read from SRAM / "
+          "kernel fetches; L1I misses: kernel, of which in the block (served by the SRAM when resident); to DRAM: "
+          "the others")
+    print(f"{'program':<40} {'side':<20} {'kernel fetches':>19} {'SRAM share':>13} {'L1I misses':>17} "
           f"{'in block':>13} {'to DRAM':>17}")
     for label, sides in rows.items():
         for side, m in sides.items():
-            print(f"{label:<40} {side:<17} {mm(m['kernel fetches'], '.0f'):>19} "
+            print(f"{label:<40} {side:<20} {mm(m['kernel fetches'], '.0f'):>19} "
                   f"{mm([100 * v for v in m['sram share']], '.1f') + ' %':>13} {mm(m['l1i misses'], '.0f'):>17} "
                   f"{mm(m['block misses'], '.0f'):>13} {mm(m['to dram'], '.0f'):>17}")
-        a = statistics.median(sides["no scratchpad"]["to dram"])
-        b = statistics.median(sides["whole-image list"]["to dram"])
-        print(f"{'':<40} {'misses to DRAM removed (median difference)':<96}{a - b:>8.0f} ({(a - b) / a:.1%})")
-    used = sum(movable[f] for f in chosen)
-    print(f"what-if (not built, not booted): {len(chosen)} functions, {used} bytes, picked from the profile pass "
-          "by fetches per byte; counted on the no-scratchpad side's windows")
-    print(f"{'program':<40} {'fetch share':>15} {'L1I misses in it':>19} {'of misses':>10}")
-    for label, sides in rows.items():
-        m = sides["no scratchpad"]
-        share = [100 * v for v in m["whatif share"]]
-        frac = [w / k for w, k in zip(m["whatif misses"], m["l1i misses"])]
-        print(f"{label:<40} {mm(share, '.1f') + ' %':>15} {mm(m['whatif misses'], '.0f'):>19} "
-              f"{statistics.median(frac):>10.1%}")
-    print(f"what-if list, hottest first by fetches per byte: {' '.join(chosen[:12])}"
-          + (" ..." if len(chosen) > 12 else ""))
+        for off, on in PAIRS:
+            a = statistics.median(sides[off]["to dram"])
+            b = statistics.median(sides[on]["to dram"])
+            print(f"{'':<40} {'misses to DRAM removed by the ' + on + ' (median difference)':<99}{a - b:>8.0f} "
+                  f"({(a - b) / a:.1%})")
+    # The relinked tree is a 2 GB copy: keep the lists, logs and reports only.
+    shutil.rmtree(work / "relink" / "linux", ignore_errors=True)
+    print(f"work folder: {work}")
     return 0
 
 

@@ -46,9 +46,17 @@ def cap_record() -> bytes:
 
 
 @pytest.fixture(scope="session")
-def guest_art(kernel: str):
-    """The debug guest (KASAN, lockdep): the kernel-path and attack tests run on it."""
-    return build.build_guest(kernel, progress=True, flavour="debug")
+def guest_art(kernel: str, pytestconfig: pytest.Config):
+    """The debug guest (KASAN, lockdep): the kernel-path and attack tests run on it.
+
+    ``--guest-flavour scratchpad`` runs the same tests on the vexpress-a15 guest with its block in SRAM.
+    """
+    return build.build_guest(kernel, progress=True, flavour=pytestconfig.getoption("--guest-flavour"))
+
+
+def guest_append(art, append: str = "") -> str:
+    """Kernel parameters for ``art``: the scratchpad guest's block goes to the SRAM."""
+    return f"{append} scratchpad=64K@0x2e000000".strip() if art.flavour == "scratchpad" else append
 
 
 @pytest.fixture(scope="session")
@@ -93,7 +101,8 @@ def payload(guest_art, tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def boot(guest_art, payload: dict, log: Path, append: str = "", **kw) -> Guest:
-    g = Guest(guest_art.zimage, [guest_art.initramfs, payload["cpio"]], log, append=append, **kw)
+    g = Guest(guest_art.zimage, [guest_art.initramfs, payload["cpio"]], log, append=guest_append(guest_art, append),
+              machine=guest_art.machine, dtb=guest_art.dtb, **kw)
     return g
 
 

@@ -36,6 +36,7 @@ from sorto.guest import build
 from sorto.guest.harness import Guest
 
 from .. import hostile_elf
+from .conftest import guest_append
 
 DBG = "/sys/kernel/debug/sorto_hook"
 PARAMS = "/sys/module/sorto_hook/parameters"
@@ -147,7 +148,8 @@ def act_files(guest_art, tmp_path_factory: pytest.TempPathFactory) -> dict:
 @pytest.fixture(scope="session")
 def g(guest_art, act_files, tmp_path_factory) -> Iterator[Guest]:
     log = tmp_path_factory.mktemp("console") / f"act-{guest_art.kernel_series}.log"
-    guest = Guest(guest_art.zimage, [guest_art.initramfs, act_files["cpio"]], log, append="threadirqs",
+    guest = Guest(guest_art.zimage, [guest_art.initramfs, act_files["cpio"]], log,
+                  append=guest_append(guest_art, "threadirqs"), machine=guest_art.machine, dtb=guest_art.dtb,
                   extra_args=["-device", "virtio-rng-device"])
     try:
         guest.check(INSMOD)

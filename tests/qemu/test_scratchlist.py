@@ -23,8 +23,6 @@ from elftools.elf.elffile import ELFFile
 from sorto import scratchlist
 from sorto.guest import build
 
-MAKE = ["make", "ARCH=arm", f"CROSS_COMPILE={build.CROSS}", "-j2"]
-
 
 def kernel_check(tree: Path, listed: Path, vmlinux: Path, size: int) -> subprocess.CompletedProcess:
     return subprocess.run(["sh", str(tree / "arch/arm/tools/scratchpad.sh"), "check", str(listed),
@@ -89,25 +87,19 @@ def test_refusals_match_the_kernel_check(scratch_art, tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def relink_tree(scratch_art, tmp_path_factory) -> Path:
-    """A copy of the scratchpad build, relinked with an empty list (stage 1 of the recipe)."""
+def stage1(scratch_art, tmp_path_factory):
+    """A copy of the scratchpad build relinked with an empty list and 16 KiB (stage 1 of the recipe)."""
     d = tmp_path_factory.mktemp(f"relink-{scratch_art.kernel_series}")
-    tree = d / "linux"
-    subprocess.run(["cp", "-a", str(scratch_art.kernel_tree), str(tree)], check=True)
     empty = d / "sram.list"
     empty.write_text("")
-    subprocess.run([str(tree / "scripts/config"), "--file", str(tree / ".config"),
-                    "--set-str", "ARM_SCRATCHPAD_FUNCTIONS", str(empty), "--set-val", "ARM_SCRATCHPAD_SIZE", "0x4000"],
-                   check=True)
-    subprocess.run([*MAKE, "-C", str(tree), "olddefconfig"], check=True, capture_output=True)
-    subprocess.run([*MAKE, "-C", str(tree), "vmlinux"], check=True, capture_output=True)
-    yield tree
+    yield build.relink_scratchpad(scratch_art, empty, d, size=0x4000), empty
     shutil.rmtree(d, ignore_errors=True)
 
 
-def test_chosen_list_links_and_fits(relink_tree: Path, tmp_path: Path) -> None:
+def test_chosen_list_links_and_fits(stage1, tmp_path: Path) -> None:
     """Many candidates, 16 KiB: the list fills it, the kernel links it, nothing falls out."""
-    tree = relink_tree
+    art, listed = stage1
+    tree = art.kernel_tree
     syms = dict((a.split()[2], int(a.split()[0], 16)) for a in (tree / "System.map").read_text().splitlines())
     assert syms["__scratchpad_text_start"] == syms["__scratchpad_text_end"], "stage 1 must link an empty block"
     kernel = scratchlist.read_kernel(tree / "vmlinux.o")
@@ -121,7 +113,6 @@ def test_chosen_list_links_and_fits(relink_tree: Path, tmp_path: Path) -> None:
     pols.mkdir()
     for i in range(0, len(pick) - 16, 16):
         policy_file(pols / f"p{i:03d}.yaml", {n: rng.randint(1, 50000) for n in pick[i:i + 32]})
-    listed = tree.parent / "sram.list"
     proc = subprocess.run([sys.executable, "-m", "sorto", "scratchpad-list", "-k", str(tree / "vmlinux.o"),
                            "--size", "16K", "-o", str(listed), str(pols)],
                           capture_output=True, text=True, check=False)
@@ -131,9 +122,8 @@ def test_chosen_list_links_and_fits(relink_tree: Path, tmp_path: Path) -> None:
     assert "does not fit" in listed.read_text()
     used = int(re.search(r"(\d+) of 16384 bytes", listed.read_text()).group(1))
     assert 16384 - 4096 < used <= 16384
-    make = subprocess.run([*MAKE, "-C", str(tree), "vmlinux"], capture_output=True, text=True, check=False)
-    assert make.returncode == 0, make.stdout[-2000:] + make.stderr[-2000:]
-    assert "CHKSP" in make.stdout
+    build.relink_scratchpad(art, listed, tree.parent, size=0x4000)
+    assert "CHKSP   vmlinux" in (tree.parent / "relink.log").read_text()
     syms = {}
     for ln in (tree / "System.map").read_text().splitlines():
         addr, _, name = ln.split()

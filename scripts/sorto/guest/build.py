@@ -493,3 +493,39 @@ def build_guest(series: str = "6.12", cache: str | Path | None = None, jobs: int
         programs=progs,
         cpio_tool=tool,
     )
+
+
+def relink_scratchpad(art: GuestArtifacts, listed: Path, workdir: Path, size: int = 0x10000,
+                      jobs: int = 0) -> GuestArtifacts:
+    """The scratchpad guest's kernel relinked with another list, in a copy under ``workdir``.
+
+    Why a relink and not a build: the scratchpad flavour compiles every
+    object with -ffunction-sections, so another list changes only the linker
+    script and the scratchpad's own object (the Yocto recipe's
+    do_sorto_scratchpad relies on the same).  A list chosen from a
+    measurement would otherwise cost a cold kernel build and 2 GB of cache
+    per run.  The copy is made once (``workdir/linux``) and relinked on
+    each call; the module and initramfs of ``art`` still fit it.  The
+    kernel's post-link check runs as in any build: a list it refuses raises
+    SortoError with the check's words.
+    """
+    if art.flavour != "scratchpad":
+        raise SortoError(f"relink_scratchpad needs the scratchpad flavour, not {art.flavour!r}")
+    tree = workdir / "linux"
+    if not tree.is_dir():
+        workdir.mkdir(parents=True, exist_ok=True)
+        _run(["cp", "-a", str(art.kernel_tree), str(tree)])
+    make = ["make", "-C", str(tree), "ARCH=arm", f"CROSS_COMPILE={CROSS}", f"-j{_jobs(jobs)}"]
+    _run([str(tree / "scripts" / "config"), "--file", str(tree / ".config"),
+          "--set-str", "ARM_SCRATCHPAD_FUNCTIONS", str(Path(listed).resolve()),
+          "--set-val", "ARM_SCRATCHPAD_SIZE", hex(size)])
+    log = workdir / "relink.log"
+    _run([*make, "olddefconfig"], log=log)
+    proc = subprocess.run([*make, "zImage"], capture_output=True, text=True)
+    with open(log, "a") as fh:
+        fh.write(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        said = [ln for ln in proc.stderr.splitlines() if str(listed) in ln or "scratchpad" in ln]
+        raise SortoError(f"{listed}: the kernel did not link with this list ({log}):\n" + "\n".join(said[-20:]))
+    return dataclasses.replace(art, zimage=tree / "arch" / "arm" / "boot" / "zImage", system_map=tree / "System.map",
+                               kernel_tree=tree)

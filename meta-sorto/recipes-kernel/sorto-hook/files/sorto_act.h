@@ -27,10 +27,13 @@ enum sorto_result {
 };
 
 /*
- * Room for every action of a full policy: up to 32 scratchpad lines of
- * about 130 bytes each, plus mlock, sched and irq lines.
+ * Room for the actions of a full policy: 32 scratchpad lines of up to 170
+ * bytes, plus mlock, sched and irq lines.  Only a policy at every limit at
+ * once with the longest names overflows it, and then whole lines are
+ * dropped and the record says actions_truncated.  The record (decoded
+ * policy included) stays within the kmalloc-16k slab.
  */
-#define SORTO_ACTLOG_SIZE	6144
+#define SORTO_ACTLOG_SIZE	8192
 #define SORTO_VAL_MAX		48	/* asked=/applied= values */
 
 /* The action lines of one exec, in the order the decisions were made. */

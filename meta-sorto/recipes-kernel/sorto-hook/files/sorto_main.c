@@ -439,6 +439,8 @@ static int __init sorto_init(void)
 {
 	int err;
 
+	/* One record per exec with metadata: keep it an order-2 allocation. */
+	BUILD_BUG_ON(sizeof(struct sorto_rec) > 16384);
 	sorto_debugfs_init();
 	sorto_irq_init();
 	err = elf_hook_register(&sorto_hook_ops);
