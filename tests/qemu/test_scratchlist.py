@@ -133,3 +133,29 @@ def test_chosen_list_links_and_fits(stage1, tmp_path: Path) -> None:
     assert used - 4096 < end - start <= 16384
     for name in placed:
         assert start <= syms[name] < end, name
+
+
+def test_empty_list_kernel_is_the_kernel_without_the_feature(release_art, tmp_path: Path) -> None:
+    """Patches 7 and 8 with no list change no byte of vmlinux: the release guest's tree (the series applied,
+    CONFIG_ARM_SCRATCHPAD_FUNCTIONS empty) built reproducibly, then again with both patches reverted."""
+    tree = tmp_path / "linux"
+    subprocess.run(["cp", "-a", str(release_art.kernel_tree), str(tree)], check=True)
+    make = ["make", "-C", str(tree), "ARCH=arm", f"CROSS_COMPILE={build.CROSS}", "-j2",
+            "KBUILD_BUILD_TIMESTAMP=2026-01-01", "KBUILD_BUILD_USER=sorto", "KBUILD_BUILD_HOST=sorto",
+            "KBUILD_BUILD_VERSION=1"]
+    assert 'CONFIG_ARM_SCRATCHPAD_FUNCTIONS=""' in (tree / ".config").read_text()
+    subprocess.run([*make, "vmlinux"], check=True, capture_output=True)
+    with_patches = (tree / "vmlinux").read_bytes()
+    series = build.PATCH_ROOT / release_art.kernel_series
+    for n in ("0008", "0007"):
+        (patch,) = series.glob(f"{n}-*.patch")
+        subprocess.run(["patch", "-R", "-p1", "--batch", "-i", str(patch)], cwd=tree, check=True, capture_output=True)
+    assert not (tree / "arch/arm/kernel/scratchpad.c").exists()
+    subprocess.run([*make, "olddefconfig"], check=True, capture_output=True)
+    rebuilt = subprocess.run([*make, "vmlinux"], check=True, capture_output=True, text=True).stdout
+    # The files the patches touch were compiled again, and vmlinux linked again.
+    assert "arch/arm/mm/init.o" in rebuilt and "arch/arm/kernel/patch.o" in rebuilt and "LD      vmlinux" in rebuilt
+    without = (tree / "vmlinux").read_bytes()
+    assert "ARM_SCRATCHPAD" not in (tree / ".config").read_text()
+    differ = [i for i in range(min(len(with_patches), len(without))) if with_patches[i] != without[i]][:10]
+    assert len(with_patches) == len(without) and not differ, f"first differing offsets: {differ}"
