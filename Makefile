@@ -17,7 +17,7 @@ all: help
 
 help:
 	@echo "make demo   - build the test guest, inject a policy, boot, show what the kernel received"
-	@echo "make test   - run every test (unit, C decoder + short fuzz, patches, QEMU guests 6.12 and 6.1)"
+	@echo "make test   - run every test (unit, C decoder + short fuzz, patches, QEMU guests 6.12 and 6.1, the kernel-path tests also on the scratchpad guest)"
 	@echo "make bench  - exec overhead, policy effect (faults, wake-up latency), parse throughput vs a naive parser,"
 	@echo "              scratchpad effect (kernel fetches and L1I misses served from SRAM, QEMU plugins)"
 	@echo "make lint   - ruff, checkpatch --strict on every patch series and the module"
@@ -40,8 +40,11 @@ demo: deps
 PYTEST_JOBS ?= 2
 PYTEST := $(PY) -m pytest -n $(PYTEST_JOBS) --dist loadgroup
 
+# Then the kernel-path and attack tests again, on the scratchpad guest
+# (-M vexpress-a15, its block of kernel functions resident in on-chip SRAM).
 test: deps
 	$(PYTEST) tests
+	$(PYTEST) tests/qemu/test_kernel_path.py tests/qemu/test_act.py --guest-flavour scratchpad
 
 test-fast: deps
 	$(PYTEST) tests -m 'not qemu'
