@@ -23,7 +23,6 @@ The kernel is read from one of:
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import re
 from collections.abc import Iterable
@@ -33,6 +32,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from . import codec, elfsection, policy
+from .analyze import symbols
 from .atomic import write_atomic
 from .errors import DecodeError, SortoError
 
@@ -117,7 +117,7 @@ def _read_relocatable(path: Path, elf: ELFFile) -> KernelText:
             f"{path}: no .text.<function> sections: this vmlinux.o was built without "
             "CONFIG_ARM_SCRATCHPAD_FUNCTIONS (set it to a list file, an empty one will do, and rebuild)"
         )
-    by_section = {v: v for v in RANGE_CHECKED.values()}
+    range_checked = set(RANGE_CHECKED.values())
     out: dict[str, KernelFunction] = {}
     symtab = elf.get_section_by_name(".symtab")
     if symtab is None:
@@ -141,7 +141,7 @@ def _read_relocatable(path: Path, elf: ELFFile) -> KernelText:
             fn = KernelFunction(refused=WHY_WEAK)
         elif section == f".text.{name}":
             fn = KernelFunction(size=own[name])
-        elif section in by_section:
+        elif section in range_checked:
             fn = KernelFunction(refused=why_range_checked(section))
         elif section in INIT_SECTIONS:
             fn = KernelFunction(refused=WHY_INIT)
@@ -154,7 +154,7 @@ def _read_relocatable(path: Path, elf: ELFFile) -> KernelText:
     return KernelText(path, "vmlinux.o", out)
 
 
-def _classify_by_address(symbols: list[tuple[int, str, int]], markers: dict[str, int]) -> dict[str, KernelFunction]:
+def _classify_by_address(funcs: list[tuple[int, str, int]], markers: dict[str, int]) -> dict[str, KernelFunction]:
     """Refusals from address ranges, as scratchpad.sh does on the linked vmlinux."""
     ranges = []
     for base, section in RANGE_CHECKED.items():
@@ -165,7 +165,7 @@ def _classify_by_address(symbols: list[tuple[int, str, int]], markers: dict[str,
     if lo is not None and hi is not None:
         ranges.append((lo, hi, WHY_INIT))
     out: dict[str, KernelFunction] = {}
-    for addr, name, size in symbols:
+    for addr, name, size in funcs:
         why = next((w for a, b, w in ranges if a <= addr < b), "")
         prev = out.get(name)
         fn = KernelFunction(size=_aligned(size, 4), refused=why, checked=False)
@@ -174,50 +174,11 @@ def _classify_by_address(symbols: list[tuple[int, str, int]], markers: dict[str,
     return out
 
 
-def _read_linked(path: Path, elf: ELFFile) -> KernelText:
-    symtab = elf.get_section_by_name(".symtab")
-    if symtab is None:
-        raise SortoError(f"{path}: no symbol table (a stripped vmlinux); give vmlinux.o or System.map")
-    markers: dict[str, int] = {}
-    symbols: list[tuple[int, str, int]] = []
-    for sym in symtab.iter_symbols():
-        if not sym.name:
-            continue
-        markers[sym.name] = sym["st_value"]
-        if sym["st_info"]["type"] == "STT_FUNC" and sym["st_info"]["bind"] != "STB_WEAK":
-            symbols.append((sym["st_value"] & ~1, sym.name, sym["st_size"]))
-    return KernelText(path, "vmlinux", _classify_by_address(symbols, markers))
-
-
-def _read_system_map(path: Path) -> KernelText:
-    markers: dict[str, int] = {}
-    text: list[tuple[int, str]] = []
-    every: list[int] = []
-    try:
-        lines = path.read_text(encoding="ascii").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SortoError(f"{path}: cannot read: {exc}") from exc
-    for lineno, line in enumerate(lines, 1):
-        parts = line.split()
-        if len(parts) != 3 or len(parts[1]) != 1:
-            raise SortoError(f"{path}:{lineno}: not a System.map line (ADDRESS TYPE NAME): {line[:80]!r}")
-        try:
-            addr = int(parts[0], 16)
-        except ValueError as exc:
-            raise SortoError(f"{path}:{lineno}: bad address {parts[0]!r}") from exc
-        markers[parts[2]] = addr
-        every.append(addr)
-        if parts[1] in "tT" and not parts[2].startswith("$"):
-            text.append((addr, parts[2]))
-    if not text:
-        raise SortoError(f"{path}: no text symbols")
-    every.sort()
-    symbols = []
-    for addr, name in text:
-        i = bisect.bisect_right(every, addr)
-        nxt = every[i] if i < len(every) else addr
-        symbols.append((addr, name, nxt - addr))
-    return KernelText(path, "System.map", _classify_by_address(symbols, markers))
+def _read_symbols(path: Path, table: symbols.SymbolTable) -> KernelText:
+    """vmlinux or System.map, read by the analyzer's loader: sizes and places, no section names."""
+    # Weak functions stay out: the post-link check looks up nm types t/T only.
+    funcs = [(addr, name, size) for addr, name, size, weak in table.functions if not weak]
+    return KernelText(path, table.kind, _classify_by_address(funcs, table.marks))
 
 
 def read_kernel(path: str | Path) -> KernelText:
@@ -227,18 +188,18 @@ def read_kernel(path: str | Path) -> KernelText:
         with p.open("rb") as fh:
             magic = fh.read(4)
             if magic != b"\x7fELF":
-                return _read_system_map(p)
+                return _read_symbols(p, symbols.load_system_map(p))
             try:
                 elf = ELFFile(fh)
                 if elf["e_machine"] != "EM_ARM":
                     raise SortoError(f"{p}: a {elf['e_machine']} kernel; the scratchpad is for 32-bit ARM")
                 if elf["e_type"] == "ET_REL":
                     return _read_relocatable(p, elf)
-                return _read_linked(p, elf)
             except ELFError as exc:
                 raise SortoError(f"{p}: malformed ELF: {exc}") from exc
     except OSError as exc:
         raise SortoError(f"{p}: cannot read: {exc}") from exc
+    return _read_symbols(p, symbols.load_vmlinux(p))
 
 
 @dataclasses.dataclass
@@ -357,6 +318,11 @@ def render_list(decisions: list[Decision], kernel: KernelText, sram: int, source
         n = len(d.wish.sources)
         out.append(f"{d.wish.name:<{width}}  # weight {d.wish.weight}, {d.size} bytes, {n} program{'s' * (n != 1)}")
     return "\n".join(out) + "\n"
+
+
+def list_names(text: str) -> list[str]:
+    """The function names of a list file's text, as scratchpad.sh reads them ('#' starts a comment)."""
+    return [n for n in (ln.split("#")[0].strip() for ln in text.splitlines()) if n]
 
 
 def parse_size(text: str) -> int:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import gzip
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import SortoError
@@ -33,13 +33,22 @@ PROFILE_NAME_WIDTH = 30  # trace_stat/function* prints "%-30.30s"
 
 @dataclass
 class SymbolTable:
-    """Function name -> size in bytes, and where that came from."""
+    """Function name -> size in bytes, and where that came from.
+
+    ``functions`` and ``marks`` serve ``sorto scratchpad-list``, which also
+    needs where each function lies (every copy of a static name) and the
+    kernel's section start/end symbols.
+    """
 
     file: str
     sha256: str
     kind: str  # "System.map" or "vmlinux"
     sizes: dict[str, int]
     method: str
+    #: (address, name, size, weak) of every text symbol with a size, in file order
+    functions: list[tuple[int, str, int, bool]] = field(default_factory=list)
+    #: address of every symbol by name (the first one), section marks included
+    marks: dict[str, int] = field(default_factory=dict)
 
     def lookup(self, name: str) -> tuple[str | None, int | None, str | None]:
         """Return ``(full name, size, None)`` or ``(None, None, reason)``."""
@@ -85,13 +94,17 @@ def load_system_map(path: str | Path) -> SymbolTable:
     addrs = sorted({a for a, t, _ in entries if t not in "aAU"})
     nxt = {a: b for a, b in zip(addrs, addrs[1:])}
     sizes: dict[str, int] = {}
+    functions: list[tuple[int, str, int, bool]] = []
+    marks: dict[str, int] = {}
     for addr, typ, name in entries:
-        if typ in _TEXT_TYPES and addr in nxt and name not in sizes:
-            sizes[name] = nxt[addr] - addr
+        marks.setdefault(name, addr)
+        if typ in _TEXT_TYPES and addr in nxt:
+            functions.append((addr, name, nxt[addr] - addr, typ in "wW"))
+            sizes.setdefault(name, nxt[addr] - addr)
     if not sizes:
         raise SortoError(f"{path}: no text symbols (not a kernel System.map?)")
     return SymbolTable(path.name, sha256_file(path), "System.map", sizes,
-                       "distance to the next higher symbol address (padding included)")
+                       "distance to the next higher symbol address (padding included)", functions, marks)
 
 
 def load_vmlinux(path: str | Path) -> SymbolTable:
@@ -104,6 +117,8 @@ def load_vmlinux(path: str | Path) -> SymbolTable:
     if not path.is_file():
         raise SortoError(f"{path}: no such file")
     sizes: dict[str, int] = {}
+    functions: list[tuple[int, str, int, bool]] = []
+    marks: dict[str, int] = {}
     try:
         with open(path, "rb") as fh:
             elf = ELFFile(fh)
@@ -111,13 +126,20 @@ def load_vmlinux(path: str | Path) -> SymbolTable:
             if not isinstance(tab, SymbolTableSection):
                 raise SortoError(f"{path}: no .symtab (stripped vmlinux?)")
             for sym in tab.iter_symbols():
-                if sym["st_info"]["type"] == "STT_FUNC" and sym["st_size"] > 0 and sym.name:
+                if not sym.name:
+                    continue
+                marks.setdefault(sym.name, int(sym["st_value"]))
+                if sym["st_info"]["type"] == "STT_FUNC" and sym["st_size"] > 0:
+                    # bit 0 of a Thumb function's address is its mode, not its place
+                    functions.append((int(sym["st_value"]) & ~1, sym.name, int(sym["st_size"]),
+                                      sym["st_info"]["bind"] == "STB_WEAK"))
                     sizes.setdefault(sym.name, int(sym["st_size"]))
     except ELFError as exc:
         raise SortoError(f"{path}: not an ELF file: {exc}") from exc
     if not sizes:
         raise SortoError(f"{path}: no function symbols with sizes")
-    return SymbolTable(path.name, sha256_file(path), "vmlinux", sizes, "ELF st_size of STT_FUNC symbols")
+    return SymbolTable(path.name, sha256_file(path), "vmlinux", sizes, "ELF st_size of STT_FUNC symbols",
+                       functions, marks)
 
 
 def load(system_map: str | Path | None = None, vmlinux: str | Path | None = None,
