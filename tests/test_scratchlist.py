@@ -71,7 +71,7 @@ def test_weights_sum_over_policies_and_fit_by_density(tmp_path: Path, arm_hello:
                  str(arm_hello))
     assert proc.returncode == 0, proc.stderr
     text = out.read_text()
-    names = [ln.split("#")[0].strip() for ln in text.splitlines() if ln.split("#")[0].strip()]
+    names = scratchlist.list_names(text)
     # huge_path is densest but larger than the SRAM; fast_path and slow_path weigh 300 each (two programs).
     assert names == ["fast_path", "slow_path"]
     assert "fast_path  # weight 300, 64 bytes, 2 programs" in text

@@ -55,7 +55,7 @@ from sorto.guest import build
 from sorto.guest.harness import Guest
 from sorto.plugins import kfetch as kf
 
-PARAM = "scratchpad=64K@0x2e000000"
+PARAM = build.SCRATCHPAD_PARAM
 #: side -> (kernel, boot parameter, debugfs state); the kernels are "hand" and "image"
 SIDES = {
     "no scratchpad": ("hand", "", "no-sram"),
@@ -96,10 +96,6 @@ def image_list(art: build.GuestArtifacts, profiles: list[dict[str, int]], work: 
     if not any(d.placed for d in decisions):
         raise SystemExit(f"{listed}: the policies in {pols} put no function in the SRAM")
     return listed
-
-
-def listed_names(path: Path) -> list[str]:
-    return [ln.split("#")[0].strip() for ln in path.read_text().splitlines() if ln.split("#")[0].strip()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"scratchpad effect, Linux {release}, qemu -M vexpress-a15 -smp 1 (TCG), {args.rounds} rounds, "
           "min/median")
-    hand_names, image_names = listed_names(build.SCRATCHPAD_LIST), listed_names(listed)
+    hand_names = scratchlist.list_names(build.SCRATCHPAD_LIST.read_text())
+    image_names = scratchlist.list_names(listed.read_text())
     for kname, names, what in (("hand", hand_names, "scratchpad.list (test input): " + " ".join(hand_names)),
                                ("image", image_names, f"chosen by sorto scratchpad-list from {len(profiles)} "
                                 "kfetch-ranked policies: " + " ".join(image_names[:10]) + " ...")):

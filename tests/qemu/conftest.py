@@ -56,7 +56,7 @@ def guest_art(kernel: str, pytestconfig: pytest.Config):
 
 def guest_append(art, append: str = "") -> str:
     """Kernel parameters for ``art``: the scratchpad guest's block goes to the SRAM."""
-    return f"{append} scratchpad=64K@0x2e000000".strip() if art.flavour == "scratchpad" else append
+    return f"{append} {build.SCRATCHPAD_PARAM}".strip() if art.flavour == "scratchpad" else append
 
 
 @pytest.fixture(scope="session")

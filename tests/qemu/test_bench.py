@@ -6,6 +6,8 @@ import importlib.util
 
 import pytest
 
+from sorto import scratchlist
+
 from ..conftest import REPO
 
 
@@ -58,5 +60,5 @@ def test_scratchpad_effect_bench_runs(scratch_art, tmp_path, capsys: pytest.Capt
     # The image list came from the profiles through sorto analyze and scratchpad-list, and linked.
     text = listed.read_text()
     assert "chosen by `sorto scratchpad-list`" in text
-    names = [ln.split("#")[0].strip() for ln in text.splitlines() if ln.split("#")[0].strip()]
+    names = scratchlist.list_names(text)
     assert "sys_getppid" in names and len(names) == len(set(names))

@@ -22,10 +22,11 @@ from pathlib import Path
 
 import pytest
 
+from sorto.guest import build
 from sorto.guest.harness import Guest
 from sorto.plugins import kfetch as kf
 
-PARAM = "scratchpad=64K@0x2e000000"
+PARAM = build.SCRATCHPAD_PARAM
 
 
 class Booted:

@@ -117,7 +117,7 @@ def test_chosen_list_links_and_fits(stage1, tmp_path: Path) -> None:
                            "--size", "16K", "-o", str(listed), str(pols)],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
-    placed = [ln.split("#")[0].strip() for ln in listed.read_text().splitlines() if ln.split("#")[0].strip()]
+    placed = scratchlist.list_names(listed.read_text())
     assert 10 < len(placed) < 600
     assert "does not fit" in listed.read_text()
     used = int(re.search(r"(\d+) of 16384 bytes", listed.read_text()).group(1))

@@ -29,17 +29,16 @@ from pathlib import Path
 
 import pytest
 
-from sorto import hookfs
+from sorto import hookfs, scratchlist
 from sorto.guest import build
 from sorto.guest.harness import Guest
 
 SRAM = 0x2E000000
-PARAM = "scratchpad=64K@0x2e000000"
+PARAM = build.SCRATCHPAD_PARAM
 
 
 def listed() -> list[str]:
-    return [ln.split("#")[0].strip() for ln in build.SCRATCHPAD_LIST.read_text().splitlines()
-            if ln.split("#")[0].strip()]
+    return scratchlist.list_names(build.SCRATCHPAD_LIST.read_text())
 
 
 def system_map(art) -> dict[str, int]:

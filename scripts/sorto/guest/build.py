@@ -45,6 +45,8 @@ FLAVOURS: dict[str, tuple[str, ...]] = {
 # The machine each flavour boots, and the device tree it needs (built from
 # the kernel tree; -M virt makes its own).
 MACHINES = {"scratchpad": ("vexpress-a15", "vexpress-v2p-ca15-tc1.dtb")}
+#: The boot parameter that puts the scratchpad block in vexpress-a15's 64 KiB SRAM.
+SCRATCHPAD_PARAM = "scratchpad=64K@0x2e000000"
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
