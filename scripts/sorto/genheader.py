@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from importlib import resources
 
-import jinja2
-
 from . import format as F
 
 HEADER_PATH = "meta-sorto/recipes-kernel/sorto-hook/files/sorto_format.h"
@@ -17,6 +15,10 @@ HEADER_PATH = "meta-sorto/recipes-kernel/sorto-hook/files/sorto_format.h"
 
 def render() -> str:
     """Return the header text (deterministic)."""
+    # Imported here: the cli imports this module for HEADER_PATH, and inject,
+    # show and verify must run without jinja2 (Buildroot's host-python-sorto).
+    import jinja2
+
     text = resources.files("sorto").joinpath("templates/sorto_format.h.j2").read_text()
     env = jinja2.Environment(keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
     punct = "".join(sorted(chr(c) for c in F.NAME_CHARS if not chr(c).isalnum()))

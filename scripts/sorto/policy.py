@@ -2,9 +2,11 @@
 
 The canonical form is what ``sorto show --json`` prints and what the decoder
 returns, so ``decode(encode(p)) == normalize(p)`` for every valid policy.
-Validation uses the JSON Schema shipped in the package; an error names the
-file, the line and the path of the failing field, because a policy is edited
-by hand and the user must find the spot at once.
+Validation uses the JSON Schema shipped in the package, checked by
+:mod:`sorto.schemacheck` (not the jsonschema package: its Rust dependency
+would follow ``sorto inject`` into Buildroot builds); an error names the file,
+the line and the path of the failing field, because a policy is edited by hand
+and the user must find the spot at once.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
+from . import schemacheck
 from .errors import SortoError
 
 Policy = dict[str, Any]
@@ -60,11 +62,8 @@ def _field_path(path: list[Any]) -> str:
 
 def validate(data: Any, origin: str = "<policy>", root: yaml.Node | None = None) -> Policy:
     """Validate ``data`` against the schema; raise SortoError naming field and line."""
-    validator_cls = jsonschema.validators.validator_for(schema())
-    validator = validator_cls(schema())
-    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.path), list(map(str, e.path))))
-    if errors:
-        err = jsonschema.exceptions.best_match(errors)
+    err = schemacheck.best_match(list(schemacheck.Validator(schema()).iter_errors(data)))
+    if err is not None:
         path = list(err.absolute_path)
         line = _node_line(root, path) if root is not None else None
         where = f"{origin}:{line}" if line else origin
