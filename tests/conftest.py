@@ -11,6 +11,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# The folder of release snapshots shared with the project (../shared next to
+# the checkout, read-only on CI).  SORTO_SHARED names it for a checkout that
+# does not sit next to it, such as a git worktree.
+SHARED = Path(os.environ.get("SORTO_SHARED") or REPO.parent / "shared")
 CROSS_GCC = "arm-linux-gnueabihf-gcc"
 EXAMPLES = REPO / "examples"
 

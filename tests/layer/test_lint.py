@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ..conftest import REPO, need
+from ..conftest import REPO, SHARED, need
 from .bbparse import LAYER
 
 KAS_DIR = REPO / "kas"
@@ -114,7 +114,7 @@ def test_kas_sorto_qemuarm_wrynose() -> None:
         assert re.fullmatch(r"[0-9a-f]{40}", repo["commit"]), f"{name} is not pinned by commit"
         assert repo["branch"] == branch, name
     # the commits are those of the snapshots the real parse runs against
-    snapshots = " ".join(p.name for p in (REPO.parent / "shared" / "yocto").glob("*.tar.xz"))
+    snapshots = " ".join(p.name for p in (SHARED / "yocto").glob("*.tar.xz"))
     for name in ("openembedded-core", "meta-openembedded"):
         assert f"{name}-wrynose-{cfg['repos'][name]['commit'][:8]}" in snapshots, name
     assert f"bitbake-2.18-{cfg['repos']['bitbake']['commit'][:8]}" in snapshots
@@ -128,7 +128,7 @@ def test_kas_sorto_qemuarm_wrynose() -> None:
 
 def test_kas_scarthgap_pins_match_snapshots() -> None:
     cfg = merged(KAS_DIR / "sorto-qemuarm.yml")
-    snapshots = " ".join(p.name for p in (REPO.parent / "shared" / "yocto").glob("*.tar.xz"))
+    snapshots = " ".join(p.name for p in (SHARED / "yocto").glob("*.tar.xz"))
     for name in ("poky", "meta-openembedded"):
         assert f"{name}-scarthgap-{cfg['repos'][name]['commit'][:8]}" in snapshots, name
 

@@ -47,9 +47,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..conftest import REPO
+from ..conftest import REPO, SHARED
 
-SNAPSHOTS = REPO.parent / "shared" / "yocto"
+SNAPSHOTS = SHARED / "yocto"
 USER = os.environ.get("SORTO_BB_USER", "sorto-bb")
 LOCALE = "en_US.UTF-8"
 HOST_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
