@@ -1,12 +1,16 @@
-"""Mark every packaged executable with its policy: the logic behind sorto.bbclass.
+"""Mark every executable of a target tree with its policy, and check it: Yocto's and Buildroot's one logic.
 
-The class calls :func:`inject_tree` on ``${PKGD}`` during ``do_package``, after
-oe-core has split debug information and stripped the files and before
+sorto.bbclass calls :func:`inject_tree` on ``${PKGD}`` during ``do_package``,
+after oe-core has split debug information and stripped the files and before
 ``populate_packages`` hard-links them into the per-package trees, and
 :func:`find_unmarked` from its package QA check on ``${PKGDEST}/<pkg>``.
+The Buildroot post-build script (``br2-external/board/sorto/post-build.sh``)
+calls the same two functions on ``${TARGET_DIR}`` after Buildroot's strip,
+through :mod:`sorto_layer.buildroot`, which only builds the :class:`Config`
+from Buildroot's configuration instead of a datastore.
 
-Both take plain paths and a :class:`Config` built by :func:`read_config`
-from anything with a BitBake-style ``getVar``, so tests drive them with a real
+Both take plain paths and a :class:`Config` (:func:`read_config` builds one
+from anything with a BitBake-style ``getVar``), so tests drive them with a real
 datastore over a real tree, without a build.
 
 BitBake imports this module through ``BBIMPORTS`` (see ``__init__.py``) and
@@ -67,10 +71,15 @@ class DataStore(typing.Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Everything the injection needs, read once from the datastore.
+    """Everything the injection needs, read once from the build's configuration.
 
-    ``policy_dirs`` are searched in order for ``<path under the package root>``
-    then ``<basename>`` with a ``.yaml``, ``.yml`` or ``.json`` suffix.
+    For each executable the folders searched, in order, for ``<path under the
+    root>`` then ``<basename>`` with a ``.yaml``, ``.yml`` or ``.json`` suffix,
+    are ``site_dir/<owner>`` and then ``policy_dirs``.  The owner is the
+    package that installed the file: ``owners`` maps a path to it when one
+    tree holds many packages (Buildroot's target folder), ``owner`` names it
+    when the tree is one package's (Yocto's PKGD, ``PN``).  So one site folder
+    laid out ``<package>/<executable>.yaml`` serves both build systems.
     """
 
     machine: int
@@ -80,6 +89,31 @@ class Config:
     exclude_dirs: tuple[str, ...] = ()
     sorto: str = "sorto"
     path: str | None = None
+    site_dir: pathlib.Path | None = None
+    owner: str = ""
+    owners: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def elf_machine(arch: str, forced: str, arch_var: str, forced_var: str) -> int:
+    """The ELF ``e_machine`` to mark: ``forced`` (a number) when set, else the one of ``arch``.
+
+    The variable names are those of the calling build system, for the message.
+    """
+    if forced.strip():
+        try:
+            return int(forced.strip(), 0)
+        except ValueError:
+            raise SortoLayerError(f"sorto: {forced_var} '{forced}' is not a number") from None
+    if arch in elf.MACHINE_BY_ARCH:
+        return elf.MACHINE_BY_ARCH[arch]
+    raise SortoLayerError(f"sorto: no ELF machine known for {arch_var} '{arch}'; set {forced_var}")
+
+
+def default_policy(path: str, var: str) -> pathlib.Path:
+    """``path`` as the default policy, or the error naming ``var`` when the file does not exist."""
+    if not path or not pathlib.Path(path).is_file():
+        raise SortoLayerError(f"sorto: default policy '{path}' ({var}) does not exist")
+    return pathlib.Path(path)
 
 
 def read_config(d: DataStore) -> Config:
@@ -95,36 +129,27 @@ def read_config(d: DataStore) -> Config:
     of the product) comes before the recipe's own ``sorto-policy/`` from
     SRC_URI: the site knows its workload better than the recipe.
     """
-    arch = d.getVar("HOST_ARCH") or ""
-    forced = (d.getVar("SORTO_ELF_MACHINE") or "").strip()
-    if forced:
-        machine = int(forced, 0)
-    elif arch in elf.MACHINE_BY_ARCH:
-        machine = elf.MACHINE_BY_ARCH[arch]
-    else:
-        raise SortoLayerError(f"sorto: no ELF machine known for HOST_ARCH '{arch}'; set SORTO_ELF_MACHINE")
+    machine = elf_machine(d.getVar("HOST_ARCH") or "", d.getVar("SORTO_ELF_MACHINE") or "", "HOST_ARCH",
+                          "SORTO_ELF_MACHINE")
     objcopy = d.getVar("OBJCOPY") or ""
     if not objcopy:
         raise SortoLayerError("sorto: OBJCOPY is empty")
-    default = d.getVar("SORTO_DEFAULT_POLICY") or ""
-    if not default or not pathlib.Path(default).is_file():
-        raise SortoLayerError(f"sorto: default policy '{default}' (SORTO_DEFAULT_POLICY) does not exist")
+    default = default_policy(d.getVar("SORTO_DEFAULT_POLICY") or "", "SORTO_DEFAULT_POLICY")
     dirs: list[pathlib.Path] = []
-    user_dir = d.getVar("SORTO_POLICY_DIR") or ""
-    pn = d.getVar("PN") or ""
-    if user_dir and pn:
-        dirs.append(pathlib.Path(user_dir) / pn)
     for base in (d.getVar("UNPACKDIR"), d.getVar("WORKDIR")):
         if base and pathlib.Path(base) / "sorto-policy" not in dirs:
             dirs.append(pathlib.Path(base) / "sorto-policy")
+    user_dir = d.getVar("SORTO_POLICY_DIR") or ""
     return Config(
         machine=machine,
         objcopy=objcopy,
-        default_policy=pathlib.Path(default),
+        default_policy=default,
         policy_dirs=tuple(dirs),
         exclude_dirs=tuple((d.getVar("SORTO_EXCLUDE_DIRS") or "").split()),
         sorto=d.getVar("SORTO_CMD") or "sorto",
         path=d.getVar("PATH"),
+        site_dir=pathlib.Path(user_dir) if user_dir else None,
+        owner=d.getVar("PN") or "",
     )
 
 
@@ -188,7 +213,9 @@ def classify(path: pathlib.Path, rel: str, cfg: Config) -> str | None:
 def find_policy(rel: str, cfg: Config) -> tuple[pathlib.Path, bool]:
     """Return (policy file, is_default) for the executable at ``rel``."""
     base = rel.rsplit("/", 1)[-1]
-    for pdir in cfg.policy_dirs:
+    owner = cfg.owners.get(rel, cfg.owner)
+    site = [cfg.site_dir / owner] if cfg.site_dir is not None and owner else []
+    for pdir in [*site, *cfg.policy_dirs]:
         for stem in (rel, base):
             for suffix in POLICY_SUFFIXES:
                 cand = pdir / (stem + suffix)
@@ -211,6 +238,31 @@ def _candidates(root: pathlib.Path, cfg: Config, report: Report | None) -> dict[
     return groups
 
 
+def _tool_env(cfg: Config) -> dict[str, str]:
+    env = dict(os.environ)
+    env["OBJCOPY"] = cfg.objcopy
+    if cfg.path:
+        env["PATH"] = cfg.path
+    return env
+
+
+def _run_tool(cmd: list[str], cfg: Config, run: Runner) -> subprocess.CompletedProcess:
+    try:
+        return run(cmd, capture_output=True, text=True, env=_tool_env(cfg), check=False)
+    except OSError as exc:
+        raise SortoLayerError(f"sorto: cannot run '{cfg.sorto}': {exc.strerror}") from exc
+
+
+def _failure(proc: subprocess.CompletedProcess) -> str:
+    return (proc.stderr or proc.stdout or "").strip() or f"exit status {proc.returncode}"
+
+
+def _check_policy(policy: pathlib.Path, rel: str, cfg: Config, run: Runner) -> None:
+    """Validate ``policy`` (``sorto encode`` to nowhere); the error names it and the first file it is for."""
+    proc = _run_tool([cfg.sorto, "encode", str(policy), "--output", os.devnull], cfg, run)
+    if proc.returncode != 0:
+        raise SortoLayerError(f"sorto: policy for /{rel}: {_failure(proc)}")
+
 
 def _inject_one(target: pathlib.Path, policy: pathlib.Path, cfg: Config, run: Runner) -> None:
     st = target.stat()
@@ -220,18 +272,10 @@ def _inject_one(target: pathlib.Path, policy: pathlib.Path, cfg: Config, run: Ru
             xattrs = {k: os.getxattr(target, k) for k in os.listxattr(target)}
         except OSError:
             xattrs = {}
-    env = dict(os.environ)
-    env["OBJCOPY"] = cfg.objcopy
-    if cfg.path:
-        env["PATH"] = cfg.path
     cmd = [cfg.sorto, "inject", str(target), "--policy", str(policy), "--objcopy", cfg.objcopy, "--quiet"]
-    try:
-        proc = run(cmd, capture_output=True, text=True, env=env, check=False)
-    except OSError as exc:
-        raise SortoLayerError(f"sorto: cannot run '{cfg.sorto}': {exc.strerror}") from exc
+    proc = _run_tool(cmd, cfg, run)
     if proc.returncode != 0:
-        msg = (proc.stderr or proc.stdout or "").strip() or f"exit status {proc.returncode}"
-        raise SortoLayerError(f"sorto inject {target.name} with {policy}: {msg}")
+        raise SortoLayerError(f"sorto inject {target.name} with {policy}: {_failure(proc)}")
     # sorto renames a new file over the target and keeps the mode; restore what
     # a rename loses: owner (pseudo records it), capabilities, timestamps.
     try:
@@ -251,13 +295,21 @@ def inject_tree(root: str | pathlib.Path, cfg: Config, run: Runner = subprocess.
     """Give every target executable under ``root`` its section; return what was done.
 
     Raises :class:`SortoLayerError` on the first failure (a policy that does
-    not validate names the file and field) so the recipe stops.
+    not validate names the file and field) so the recipe stops.  Every policy
+    is checked before the first file is touched, so bad input leaves the tree
+    as it was: Buildroot's target folder, unlike Yocto's PKGD, is not rebuilt
+    from scratch on the next run.
     """
     root = pathlib.Path(root)
     report = Report()
-    for rels in sorted(_candidates(root, cfg, report).values()):
+    plan = [(rels, *find_policy(rels[0], cfg)) for rels in sorted(_candidates(root, cfg, report).values())]
+    checked: set[pathlib.Path] = set()
+    for rels, policy, _ in plan:
+        if policy not in checked:
+            _check_policy(policy, rels[0], cfg, run)
+            checked.add(policy)
+    for rels, policy, is_default in plan:
         first, others = rels[0], rels[1:]
-        policy, is_default = find_policy(first, cfg)
         _inject_one(root / first, policy, cfg, run)
         for other in others:
             link = root / other
