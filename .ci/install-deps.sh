@@ -16,7 +16,9 @@ qemu-system-arm qemu-user bc bison flex libssl-dev libelf-dev cpio kmod xz-utils
 linux-source-6.12 linux-source-6.1 clang libclang-rt-14-dev llvm make perl python3-pip python3-venv
 gzip patch git strace linux-perf openssh-client openssh-server
 chrpath diffstat gawk locales acl zstd
-dpkg-dev libglib2.0-dev pkg-config"
+dpkg-dev libglib2.0-dev pkg-config
+shellcheck"
+# Buildroot's utils/check-package runs shellcheck on br2-external/'s scripts (tests/buildroot).
 GUEST_DEBS="busybox-static:armhf hello:armhf strace:armhf util-linux:armhf"
 CACHE="${SORTO_CACHE:-$HOME/.cache/sorto}"
 NATIVE="$(dpkg --print-architecture)"

@@ -261,7 +261,8 @@ def _check_policy(policy: pathlib.Path, rel: str, cfg: Config, run: Runner) -> N
     """Validate ``policy`` (``sorto encode`` to nowhere); the error names it and the first file it is for."""
     proc = _run_tool([cfg.sorto, "encode", str(policy), "--output", os.devnull], cfg, run)
     if proc.returncode != 0:
-        raise SortoLayerError(f"sorto: policy for /{rel}: {_failure(proc)}")
+        msg = _failure(proc)
+        raise SortoLayerError(f"sorto: policy for /{rel}: {msg[7:] if msg.startswith('sorto: ') else msg}")
 
 
 def _inject_one(target: pathlib.Path, policy: pathlib.Path, cfg: Config, run: Runner) -> None:
