@@ -9,8 +9,9 @@ keyed by the tarball's digest like the guest and Yocto caches, and renamed into 
 only when complete.  Output folders (``O=``) are per test session, under
 pytest's temporary folder.
 
-Buildroot runs as whoever runs the tests: unlike BitBake it does not refuse
-root for these commands (a real build would only warn).
+Buildroot runs as whoever runs the tests: unlike BitBake it does not check
+who runs it (neither its Makefile nor support/dependencies/ looks at the
+user), so there is no unprivileged user to switch to as tests/layer does.
 """
 
 from __future__ import annotations
