@@ -76,9 +76,11 @@ def read_dotconfig(path: pathlib.Path) -> dict[str, str]:
 def expand(value: str, env: Mapping[str, str], option: str) -> str:
     """Expand ``$(VAR)`` in an option as make would, from the environment Buildroot exports.
 
-    Only the variables the environment holds (``BR2_EXTERNAL_SORTO_PATH``,
-    ``TOPDIR``-free paths): an option naming another make variable is an
-    error rather than a path that silently does not exist.
+    ``.config`` keeps ``$(BR2_EXTERNAL_SORTO_PATH)`` unexpanded; make
+    expands it for the options it reads itself, this script must do it.  Only
+    variables the environment holds can be expanded (those Buildroot exports,
+    such as ``BR2_EXTERNAL_SORTO_PATH`` and ``HOST_DIR``): naming any other
+    make variable is an error rather than a path that silently does not exist.
     """
 
     def one(m: re.Match[str]) -> str:
