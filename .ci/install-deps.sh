@@ -17,7 +17,7 @@ linux-source-6.12 linux-source-6.1 clang libclang-rt-14-dev llvm make perl pytho
 gzip patch git strace linux-perf openssh-client openssh-server
 chrpath diffstat gawk locales acl zstd
 dpkg-dev libglib2.0-dev pkg-config"
-GUEST_DEBS="busybox-static:armhf hello:armhf strace:armhf util-linux:armhf"
+GUEST_DEBS="busybox-static:armhf hello:armhf strace:armhf util-linux:armhf rt-tests:armhf libnuma1:armhf"
 CACHE="${SORTO_CACHE:-$HOME/.cache/sorto}"
 NATIVE="$(dpkg --print-architecture)"
 
