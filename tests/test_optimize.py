@@ -73,13 +73,13 @@ def _events(tmp_path: Path) -> Path:
     return d
 
 
-def test_background_program_that_held_the_cpu_gets_sched_idle(tmp_path: Path) -> None:
+def test_background_program_that_held_the_cpu_gets_batch_nice_19(tmp_path: Path) -> None:
     d = _events(tmp_path)
     out = tmp_path / "hog.json"
     assert cli.main(["analyze", str(d), "-o", str(out), "--comm", "hog", "--background-for", "cyc", "-q"]) == 0
     pol = json.loads(out.read_text())
     ev = pol["evidence"]["sched"]
-    assert pol["sched"] == {"policy": "idle"}, ev
+    assert pol["sched"] == {"policy": "batch", "nice": 19}, ev
     assert ev["delayed_by_us"] == {"hog": 1000.0, "<idle>": 10.0} and ev["share"] == pytest.approx(1000 / 1010)
     assert pol["profile"]["source"] == "hog"
     # a background program gets nothing but its scheduling
@@ -101,3 +101,20 @@ def test_background_needs_a_program_and_a_victim(tmp_path: Path, capsys: pytest.
     assert ev["status"] == "skipped" and "nosuch" in ev["reason"]
     assert cli.main(["analyze", str(d), "-o", str(out), "--comm", "hog", "--background-for", "cyc",
                      "--background-share", "1.5", "-q"]) == 2
+
+
+def test_a_program_that_sets_its_own_policy_is_noted(tmp_path: Path) -> None:
+    d = _events(tmp_path)
+    # strace -f -r of cyclictest without -p (the measuring thread resets itself to SCHED_OTHER)
+    (d / "strace_r.txt").write_text("192        0.000116 sched_setscheduler(0, SCHED_FIFO, [1]) = 0\n"
+                                    "193        0.000043 sched_setscheduler(0, SCHED_OTHER, [0]) = 0\n"
+                                    "193        0.000040 sched_setscheduler(0, SCHED_RR, [1]) = -1 EPERM "
+                                    "(Operation not permitted)\n")
+    out = tmp_path / "cyc.json"
+    assert cli.main(["analyze", str(d), "-o", str(out), "--comm", "cyc", "--sched-latency-us", "100", "-q"]) == 0
+    pol = json.loads(out.read_text())
+    ev = pol["evidence"]["sched"]
+    assert pol["sched"]["policy"] == "fifo"
+    assert [c["call"] for c in ev["sets_own_policy"]] == ["sched_setscheduler(0, SCHED_FIFO, [1])",
+                                                          "sched_setscheduler(0, SCHED_OTHER, [0])"]
+    assert "sets its own scheduling" in ev["reason"]

@@ -122,7 +122,13 @@ def _sched(data: load.TraceData, evs: list[events.Event] | None, ev_table: Any, 
         return None, {"status": "skipped", "reason": app_reason}
     if evs is not None and not pids and not perf:
         return None, {"status": "skipped", "reason": f"the application ({app.comm}) does not appear in {ev_table.file}"}
-    return sched.decide(evs, pids, app.comm, perf, opts)
+    entry, ev = sched.decide(evs, pids, app.comm, perf, opts)
+    own = sched.own_policy_calls(data.of_type("strace_timestamps"))
+    if own and entry is not None and entry.get("policy") != "other":
+        ev["sets_own_policy"] = own
+        ev["reason"] += ("; note: the program sets its own scheduling (strace), which overrides this entry for "
+                         "the threads it sets")
+    return entry, ev
 
 
 def _background(evs: list[events.Event] | None, pids: set[int], app: events.App | None,
