@@ -13,6 +13,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 CROSS_GCC = "arm-linux-gnueabihf-gcc"
 EXAMPLES = REPO / "examples"
+#: A hand-written policy that uses every field of the format (codec and decoder tests).
+EVERY_FIELD = REPO / "tests" / "data" / "every-field-policy.yaml"
 
 # Tools installed by pip with the test extra (ruff, oelint-adv, kas, the
 # bitbake-setup scripts) live next to the interpreter running the tests, in

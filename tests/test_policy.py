@@ -9,11 +9,11 @@ import pytest
 from sorto import policy
 from sorto.errors import SortoError
 
-from .conftest import EXAMPLES
+from .conftest import EVERY_FIELD
 
 
 def test_demo_policy_is_valid() -> None:
-    p = policy.load(EXAMPLES / "demo-policy.yaml")
+    p = policy.load(EVERY_FIELD)
     assert p["sched"]["policy"] == "fifo"
     assert "evidence" not in p
 
