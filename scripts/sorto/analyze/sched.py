@@ -135,9 +135,9 @@ def decide_background(evs: list[Event] | None, victim_pids: set[int], victim: st
     preempt; this works whatever the latency-sensitive program does to its
     own policy (cyclictest resets its measuring thread to SCHED_OTHER), and
     lowering a program's priority needs no privilege.  Otherwise ``other``.
-    Why not ``SCHED_IDLE``: measured in the guest (docs/optimize.md), it made
-    cyclictest's latencies worse than no change at all, while batch at nice
-    19 cut its maximum from 16.9 ms to 63 us.
+    Why not ``SCHED_IDLE``: in one guest run it left cyclictest's maximum
+    latency at 69.8 ms.  Neither has been shown to help cyclictest under
+    hackbench on the one-CPU -icount guest (docs/optimize.md).
     """
     ev: dict[str, Any] = {"role": "background", "latency_sensitive": victim, "victim_pids": sorted(victim_pids),
                           "threshold_share": opts.background_share}
