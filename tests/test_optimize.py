@@ -41,12 +41,12 @@ def test_user_metric_and_direction() -> None:
 
 def test_side_commands() -> None:
     args = ["-q", "-l", "10"]
-    assert loop.side_command(loop.WITHOUT, "/usr/bin/cyclictest", "/m/cyclictest", args, []) == \
+    assert loop.side_command(loop.WITHOUT, "/usr/bin/cyclictest", "/m/cyclictest", args) == \
         "/usr/bin/cyclictest -q -l 10"
-    assert loop.side_command(loop.WITH, "/usr/bin/cyclictest", "/m/cyclictest", args, []) == "/m/cyclictest -q -l 10"
-    assert loop.side_command("chrt -f 80 taskset -c 0", "/usr/bin/cyclictest", "/m/c", args, []) == \
+    assert loop.side_command(loop.WITH, "/usr/bin/cyclictest", "/m/cyclictest", args) == "/m/cyclictest -q -l 10"
+    assert loop.side_command("chrt -f 80 taskset -c 0", "/usr/bin/cyclictest", "/m/c", args) == \
         "chrt -f 80 taskset -c 0 /usr/bin/cyclictest -q -l 10"
-    assert loop.side_command("{cmd} -p 80", "/usr/bin/cyclictest", "/m/c", args, []) == \
+    assert loop.side_command("{cmd} -p 80", "/usr/bin/cyclictest", "/m/c", args) == \
         "/usr/bin/cyclictest -q -l 10 -p 80"
 
 

@@ -302,6 +302,17 @@ def _add_analyze_parsers(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=_cmd_report)
 
 
+def _add_target_args(s: argparse.ArgumentParser, verb: str) -> None:
+    """--qemu or --ssh USER@HOST and the ssh options: the same for every command that reaches a target."""
+    where = s.add_mutually_exclusive_group(required=True)
+    where.add_argument("--qemu", action="store_true", help=f"{verb} in the QEMU test guest")
+    where.add_argument("--ssh", metavar="USER@HOST", help=f"{verb} on a board over SSH")
+    s.add_argument("--ssh-port", type=int, help="SSH port (default: ssh's)")
+    s.add_argument("--ssh-key", help="SSH identity file (default: ssh's)")
+    s.add_argument("--ssh-option", action="append", metavar="OPT",
+                   help="extra ssh -o option, repeatable (e.g. StrictHostKeyChecking=accept-new)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser (kept separate so --help texts are testable)."""
     p = argparse.ArgumentParser(
@@ -401,13 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "target, kernel release, tracers, duration, files with sha256); it appears complete or "
                        "not at all. Over SSH the ftrace passes need root on the board; ssh runs in batch mode "
                        "(keys or an agent). Exit 1 if COMMAND exits non-zero (logs are still written).")
-    where = s.add_mutually_exclusive_group(required=True)
-    where.add_argument("--qemu", action="store_true", help="trace in the QEMU test guest")
-    where.add_argument("--ssh", metavar="USER@HOST", help="trace on a board over SSH")
-    s.add_argument("--ssh-port", type=int, help="SSH port (default: ssh's)")
-    s.add_argument("--ssh-key", help="SSH identity file (default: ssh's)")
-    s.add_argument("--ssh-option", action="append", metavar="OPT",
-                   help="extra ssh -o option, repeatable (e.g. StrictHostKeyChecking=accept-new)")
+    _add_target_args(s, "trace")
     s.add_argument("--kernel", default="6.12", help="guest kernel series for --qemu: 6.12 or 6.1 (default 6.12)")
     s.add_argument("--flavour", choices=["release", "debug"], default="release",
                    help="guest kernel flavour for --qemu (default release: a debug kernel's KASAN and lockdep "
@@ -443,12 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
         "initramfs); with -icount its clock follows executed instructions, so host load does not reach the\n"
         "guest's latencies (QEMU 7.2 then boots one CPU only). A board over SSH needs sorto_hook loaded\n"
         "(or --module) and root for the tracers. OUT holds a complete run or nothing. See docs/optimize.md.")
-    where = s.add_mutually_exclusive_group(required=True)
-    where.add_argument("--qemu", action="store_true", help="run in the QEMU test guest")
-    where.add_argument("--ssh", metavar="USER@HOST", help="run on a board over SSH")
-    s.add_argument("--ssh-port", type=int, help="SSH port")
-    s.add_argument("--ssh-key", help="SSH identity file")
-    s.add_argument("--ssh-option", action="append", metavar="OPT", help="extra ssh -o option, repeatable")
+    _add_target_args(s, "run")
     s.add_argument("--module", metavar="PATH", help="board: insmod this sorto_hook.ko when it is not loaded")
     s.add_argument("--out", "-o", required=True, help="output folder (must not exist or be empty)")
     s.add_argument("--rounds", type=int, default=5, help="runs of each side (default 5)")

@@ -33,7 +33,7 @@ from ..progress import Progress
 from ..trace.manifest import OutDir
 from ..trace.run import TraceOptions, run_passes
 from . import measure
-from .targets import DBG, PausedReads, Setup
+from .targets import DBG, PausedReads, Setup, start_loads, stop_loads
 
 WITHOUT = "without metadata"
 WITH = "with metadata"
@@ -78,7 +78,7 @@ class Load:
         return shlex.join([f"{MARKED_DIR}/{self.marked.name}", *words[1:]])
 
 
-def side_command(side: str, exe: str, marked: str, args: list[str], baselines: list[str]) -> str:
+def side_command(side: str, exe: str, marked: str, args: list[str]) -> str:
     """The shell line of one side: a baseline is a prefix, or a template with ``{cmd}``."""
     plain = shlex.join([exe, *args])
     if side == WITHOUT:
@@ -219,11 +219,12 @@ def _run(target: Any, opts: Options, metrics: tuple[measure.Metric, ...], work: 
             order = sides[r % len(sides):] + sides[: r % len(sides)]
             for side in order:
                 prog.step(f"round {r + 1}/{opts.rounds}: {side}")
-                _start_loads(g, loads, side == WITH)
+                lines = [ld.line(side == WITH) for ld in loads]
+                start_loads(g, lines)
                 g.run(f"sleep {opts.settle_s:g}")
-                cmd = side_command(side, exe, marked_path, args, opts.baselines)
+                cmd = side_command(side, exe, marked_path, args)
                 rc, text = g.run(cmd, timeout=opts.timeout)
-                _stop_loads(g, loads)
+                stop_loads(g, lines)
                 if rc != 0:
                     raise SortoError(f"{side}: `{cmd}` exited with status {rc}: {text.strip()[-500:]}")
                 outputs[side].append(text)
@@ -234,11 +235,12 @@ def _run(target: Any, opts: Options, metrics: tuple[measure.Metric, ...], work: 
                     raw = g.check(f"cat {DBG}/records")
                     (work / "records.txt").write_text(raw)
         if opts.trace_after:
-            _start_loads(g, loads, True)
+            lines = [ld.line(True) for ld in loads]
+            start_loads(g, lines)
             g.run(f"sleep {opts.settle_s:g}")
             _trace(PausedReads(g, opts.loads), [marked_path, *args], work / "trace-after", target_name, opts, prog,
                    "the marked application")
-            _stop_loads(g, loads)
+            stop_loads(g, lines)
         stats = g.check(f"cat {DBG}/stats")
     records = hookfs.parse_records(raw)
     mine = [rec for rec in records if rec.file == marked_path]
@@ -253,15 +255,3 @@ def _run(target: Any, opts: Options, metrics: tuple[measure.Metric, ...], work: 
     summary.write_report(work, results, metrics, sides, values)
     (work / "outputs.json").write_text(json.dumps(outputs, indent=1) + "\n")
     return results
-
-
-def _start_loads(g: Any, loads: list[Load], marked: bool) -> None:
-    for i, ld in enumerate(loads):
-        g.check(f"(while :; do {ld.line(marked)}; done) >/dev/null 2>&1 </dev/null & echo $! > /tmp/sorto-load-{i}.pid")
-
-
-def _stop_loads(g: Any, loads: list[Load]) -> None:
-    for i, ld in enumerate(loads):
-        name = shlex.quote(ld.exe.rsplit("/", 1)[-1])
-        g.run(f"kill $(cat /tmp/sorto-load-{i}.pid) 2>/dev/null; killall {name} 2>/dev/null; "
-              f"killall {shlex.quote(ld.marked.name) if ld.marked else name} 2>/dev/null; sleep 0.2; true")

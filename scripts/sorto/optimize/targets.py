@@ -51,9 +51,14 @@ def prepare(g: Target, setup: Setup, module_path: str | None) -> None:
     rc, out = g.run(f"[ -d {DBG} ]")
     if rc != 0:
         raise SortoError(f"{DBG} is missing on the target: load sorto_hook (and mount debugfs) first")
-    for i, load in enumerate(setup.loads):
+    start_loads(g, setup.loads)
+
+
+def start_loads(g: Target, lines: list[str]) -> None:
+    """Start each load line in a restart loop, in the background, its loop's pid in a file."""
+    for i, line in enumerate(lines):
         # A restart loop: a load that ends (hackbench -l N) must not leave the second side unloaded.
-        g.check(f"(while :; do {load}; done) >/dev/null 2>&1 </dev/null & echo $! > /tmp/sorto-load-{i}.pid")
+        g.check(f"(while :; do {line}; done) >/dev/null 2>&1 </dev/null & echo $! > /tmp/sorto-load-{i}.pid")
 
 
 class PausedReads:
@@ -83,11 +88,11 @@ class PausedReads:
         return self.g.check(self._wrap(cmd), timeout)
 
 
-def stop_loads(g: Target, setup: Setup) -> None:
-    """Stop the restart loops and what they started (best effort: the session ends anyway)."""
-    for i, load in enumerate(setup.loads):
+def stop_loads(g: Target, lines: list[str]) -> None:
+    """Stop the restart loops of :func:`start_loads` and the programs they started (best effort)."""
+    for i, line in enumerate(lines):
         g.run(f"kill $(cat /tmp/sorto-load-{i}.pid) 2>/dev/null; "
-              f"killall {shlex.quote(load.split()[0].rsplit('/', 1)[-1])} 2>/dev/null; true")
+              f"killall {shlex.quote(line.split()[0].rsplit('/', 1)[-1])} 2>/dev/null; sleep 0.2; true")
 
 
 @dataclasses.dataclass
@@ -155,7 +160,7 @@ class QemuTarget:
                 try:
                     yield g
                 finally:
-                    stop_loads(g, setup)
+                    stop_loads(g, setup.loads)
 
     def vmlinux(self) -> Path:
         return self.artifacts().kernel_tree / "vmlinux"
@@ -206,7 +211,7 @@ class BoardTarget:
         try:
             yield g
         finally:
-            stop_loads(g, setup)
+            stop_loads(g, setup.loads)
 
     def vmlinux(self) -> Path | None:
         return None
