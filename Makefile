@@ -16,7 +16,8 @@ export SORTO_CACHE
 all: help
 
 help:
-	@echo "make demo   - build the test guest, inject a policy, boot, show what the kernel received"
+	@echo "make demo   - the whole loop on cyclictest beside hackbench in the QEMU guest: profile, analyze, inject,"
+	@echo "              measure without/with metadata and against chrt + taskset, report (sorto optimize)"
 	@echo "make test   - run every test (unit, C decoder + short fuzz, patches, QEMU guests 6.12 and 6.1, the kernel-path tests also on the scratchpad guest)"
 	@echo "make bench  - exec overhead, policy effect (faults, wake-up latency), parse throughput vs a naive parser,"
 	@echo "              scratchpad effect (kernel fetches and L1I misses served from SRAM, QEMU plugins)"

@@ -19,7 +19,7 @@ chrpath diffstat gawk locales acl zstd
 dpkg-dev libglib2.0-dev pkg-config
 shellcheck"
 # Buildroot's utils/check-package runs shellcheck on br2-external/'s scripts (tests/buildroot).
-GUEST_DEBS="busybox-static:armhf hello:armhf strace:armhf util-linux:armhf"
+GUEST_DEBS="busybox-static:armhf hello:armhf strace:armhf util-linux:armhf rt-tests:armhf libnuma1:armhf"
 CACHE="${SORTO_CACHE:-$HOME/.cache/sorto}"
 NATIVE="$(dpkg --print-architecture)"
 

@@ -17,6 +17,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SORTO_SHARED") or REPO.parent / "shared")
 CROSS_GCC = "arm-linux-gnueabihf-gcc"
 EXAMPLES = REPO / "examples"
+#: A hand-written policy that uses every field of the format (codec and decoder tests).
+EVERY_FIELD = REPO / "tests" / "data" / "every-field-policy.yaml"
 
 # Tools installed by pip with the test extra (ruff, oelint-adv, kas, the
 # bitbake-setup scripts) live next to the interpreter running the tests, in

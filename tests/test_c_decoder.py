@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from sorto import codec, policy
 from sorto.errors import DecodeError
 
-from .conftest import EXAMPLES, REPO, need
+from .conftest import EVERY_FIELD, REPO, need
 from .hostile_elf import reseal
 from .test_codec import policies
 
@@ -51,7 +51,7 @@ def c_view(cbuild: Path, data: bytes) -> str:
 
 def corpus() -> list[bytes]:
     """Valid records and systematic mutations of them, with and without a fixed CRC."""
-    demo = codec.encode(policy.load(EXAMPLES / "demo-policy.yaml"))
+    demo = codec.encode(policy.load(EVERY_FIELD))
     small = codec.encode(policy.normalize({"version": 1, "sched": {"policy": "rr", "priority": 3, "cpus": [9]}}))
     empty = codec.encode(policy.normalize({"version": 1}))
     out = [demo, small, empty]

@@ -15,9 +15,9 @@ import pytest
 from sorto import codec, policy
 from sorto.guest import build
 
-from .conftest import EXAMPLES, run_arm
+from .conftest import EVERY_FIELD, run_arm
 
-DEMO = EXAMPLES / "demo-policy.yaml"
+DEMO = EVERY_FIELD
 
 
 def sorto(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

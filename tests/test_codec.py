@@ -13,12 +13,12 @@ from sorto import codec, policy
 from sorto import format as F
 from sorto.errors import DecodeError, SortoError
 
-from .conftest import EXAMPLES
+from .conftest import EVERY_FIELD
 from .hostile_elf import reseal
 
 
 def demo() -> dict:
-    return policy.load(EXAMPLES / "demo-policy.yaml")
+    return policy.load(EVERY_FIELD)
 
 
 def test_demo_uses_every_field() -> None:

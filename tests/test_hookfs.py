@@ -7,7 +7,7 @@ import pytest
 from sorto import hookfs, policy
 from sorto.errors import SortoError
 
-from .conftest import EXAMPLES, REPO
+from .conftest import EVERY_FIELD, REPO
 
 BLOCK = (REPO / "tests" / "data" / "hookfs" / "records-demo-6.12.txt").read_text()
 
@@ -15,7 +15,7 @@ BLOCK = (REPO / "tests" / "data" / "hookfs" / "records-demo-6.12.txt").read_text
 def test_real_block_policy_privs_and_actions() -> None:
     (rec,) = hookfs.parse_records(BLOCK)
     assert (rec.seq, rec.comm, rec.file, rec.result, rec.length) == (1, "demo", "/usr/bin/demo", "ok", 304)
-    demo = policy.load(EXAMPLES / "demo-policy.yaml")
+    demo = policy.load(EVERY_FIELD)
     assert rec.policy["sched"] == demo["sched"] and rec.policy["irq_defer"] == demo["irq_defer"]
     assert rec.privs == {"uid": 0, "secure": False, "cap_sys_nice": True, "cap_ipc_lock": True,
                          "rlimit_rtprio": 0, "rlimit_memlock": 8388608}

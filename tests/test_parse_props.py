@@ -145,7 +145,9 @@ def test_ftrace_event_lines(lines: list[tuple]) -> None:
 
 # --- function_graph -------------------------------------------------------------
 
-tree = st.recursive(st.tuples(ident, st.just([])), lambda kids: st.tuples(ident, st.lists(kids, max_size=3)),
+# A module's function carries its module, as the kernel prints it ("%ps"): "sorto_exit_probe [sorto_hook]".
+fname = st.one_of(ident, st.builds(lambda f, m: f"{f} [{m}]", ident, ident))
+tree = st.recursive(st.tuples(fname, st.just([])), lambda kids: st.tuples(fname, st.lists(kids, max_size=3)),
                     max_leaves=12)
 
 

@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 from sorto import policy
 from sorto.errors import SortoError
 
-from .conftest import EXAMPLES
+from .conftest import EVERY_FIELD
 
 
 def test_demo_policy_is_valid() -> None:
-    p = policy.load(EXAMPLES / "demo-policy.yaml")
+    p = policy.load(EVERY_FIELD)
     assert p["sched"]["policy"] == "fifo"
     assert "evidence" not in p
 

@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="sorto-bench-"))
     plain = art.programs / "hello-static"
     meta = work / "hello-meta"
-    elfsection.write_section(plain, codec.encode(policy.load(REPO / "examples" / "demo-policy.yaml")), meta)
+    every_field = REPO / "tests" / "data" / "every-field-policy.yaml"
+    elfsection.write_section(plain, codec.encode(policy.load(every_field)), meta)
     extra = build.payload_cpio(art, {"/b/plain": plain, "/b/meta": meta}, work / "b.cpio.gz")
     results: dict[str, list[int]] = {"no hook registered": [], "hook, no section": [], "hook, with section": []}
     with Guest(art.zimage, [art.initramfs, extra], work / "console.log", icount=True, smp=1,

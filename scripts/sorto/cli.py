@@ -142,7 +142,8 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         irq_min_share=args.irq_min_share, irq_away_share=args.irq_away_share, irq_softirqs=args.irq_softirqs,
         sched_latency_us=args.sched_latency_us,
         sched_min_samples=args.sched_min_samples, sched_policy=args.sched_policy,
-        sched_priority=args.sched_priority, mlock_min_kb=args.mlock_min_kb, lenient=args.lenient)
+        sched_priority=args.sched_priority, mlock_min_kb=args.mlock_min_kb, lenient=args.lenient,
+        background_for=args.background_for, background_share=args.background_share)
     result = analyze.analyze(args.trace_dir, opts, Progress(enabled=None if not args.quiet else False))
     out = analyze.write(result.policy, args.output)
     for w in result.warnings:
@@ -152,6 +153,32 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         sched = pol.get("sched", {}).get("policy", "-")
         print(f"{out}: scratchpad {len(pol['scratchpad'])}, mlock {len(pol['mlock'])}, "
               f"irq_defer {len(pol['irq_defer'])}, sched {sched}{' (PARTIAL)' if result.partial else ''}")
+    return 0
+
+
+def _cmd_optimize(args: argparse.Namespace) -> int:
+    from . import optimize  # imported late: only this command needs it
+    from .optimize import summary
+
+    argv = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if args.ssh:
+        target = optimize.BoardTarget(args.ssh, args.ssh_port, args.ssh_key, args.ssh_option or [], args.module)
+    else:
+        target = optimize.QemuTarget(kernel=args.kernel, flavour=args.flavour, append=args.append,
+                                     qemu_args=args.qemu_arg or [], smp=args.smp, icount=not args.no_icount,
+                                     cache=args.cache, progress=not args.quiet)
+    opts = optimize.Options(argv=argv, out=Path(args.out), rounds=args.rounds, loads=args.load or [],
+                            baselines=args.baseline or [], metrics=args.metric or [],
+                            binary=Path(args.binary) if args.binary else None, module_args=args.module_args,
+                            sram_budget=args.sram_budget, trace_after=args.trace_after, timeout=args.timeout,
+                            progress=not args.quiet)
+    res = optimize.run(target, opts)
+    print(summary.words(res))
+    print()
+    print(summary.table(res))
+    print()
+    print(summary.actions(res))
+    print(f"\n{args.out}/report.html, {args.out}/results.json, {args.out}/policy.json")
     return 0
 
 
@@ -215,7 +242,9 @@ def _add_analyze_parsers(sub: argparse._SubParsersAction) -> None:
         "  mlock       regions referenced in smaps*.txt files of the folder (skipped without them)\n"
         "  irq_defer   interrupts that preempted the application, except its own (those that woke it); "
         "softirqs\n              are counted in the evidence (listed with --irq-softirqs)\n"
-        "  sched       a real-time policy when the p99 scheduling delay exceeds --sched-latency-us\n"
+        "  sched       a real-time policy when the p99 scheduling delay exceeds --sched-latency-us; with\n"
+        "              --background-for COMM, SCHED_BATCH nice 19 when the program held the CPU while COMM\n"
+        "              waited\n"
         "The application is found by --pid, else --comm, else the manifest's command. A missing manifest, "
         "truncated\nor changed logs give a partial result: written, flagged in evidence.partial, and "
         "warned about on stderr.\nExit 2 on unusable input (the message names the file). Details: "
@@ -237,9 +266,10 @@ def _add_analyze_parsers(sub: argparse._SubParsersAction) -> None:
                                ("irq_min_count", int, "N"), ("irq_min_share", float, "SHARE"),
                                ("irq_away_share", float, "SHARE"), ("sched_latency_us", float, "US"),
                                ("sched_min_samples", int, "N"), ("sched_priority", int, "PRIO"),
-                               ("mlock_min_kb", int, "KB")):
+                               ("mlock_min_kb", int, "KB"), ("background_share", float, "SHARE")):
         s.add_argument("--" + name.replace("_", "-"), type=typ, default=getattr(d, name), metavar=metavar,
                        help=f"{HELP[name]} (default {getattr(d, name):g})")
+    s.add_argument("--background-for", metavar="COMM", help=HELP["background_for"] + " (docs/analyze.md)")
     s.add_argument("--irq-softirqs", action="store_true",
                    help="also list softirqs that pass the irq thresholds, as name 'softirq:ACTION' (default: "
                    "counted in the evidence only, the format names interrupts by number or action)")
@@ -270,6 +300,17 @@ def _add_analyze_parsers(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--lenient", action="store_true", help="skip malformed log lines")
     s.add_argument("--quiet", "-q", action="store_true", help="no output line, no progress")
     s.set_defaults(func=_cmd_report)
+
+
+def _add_target_args(s: argparse.ArgumentParser, verb: str) -> None:
+    """--qemu or --ssh USER@HOST and the ssh options: the same for every command that reaches a target."""
+    where = s.add_mutually_exclusive_group(required=True)
+    where.add_argument("--qemu", action="store_true", help=f"{verb} in the QEMU test guest")
+    where.add_argument("--ssh", metavar="USER@HOST", help=f"{verb} on a board over SSH")
+    s.add_argument("--ssh-port", type=int, help="SSH port (default: ssh's)")
+    s.add_argument("--ssh-key", help="SSH identity file (default: ssh's)")
+    s.add_argument("--ssh-option", action="append", metavar="OPT",
+                   help="extra ssh -o option, repeatable (e.g. StrictHostKeyChecking=accept-new)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -371,13 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "target, kernel release, tracers, duration, files with sha256); it appears complete or "
                        "not at all. Over SSH the ftrace passes need root on the board; ssh runs in batch mode "
                        "(keys or an agent). Exit 1 if COMMAND exits non-zero (logs are still written).")
-    where = s.add_mutually_exclusive_group(required=True)
-    where.add_argument("--qemu", action="store_true", help="trace in the QEMU test guest")
-    where.add_argument("--ssh", metavar="USER@HOST", help="trace on a board over SSH")
-    s.add_argument("--ssh-port", type=int, help="SSH port (default: ssh's)")
-    s.add_argument("--ssh-key", help="SSH identity file (default: ssh's)")
-    s.add_argument("--ssh-option", action="append", metavar="OPT",
-                   help="extra ssh -o option, repeatable (e.g. StrictHostKeyChecking=accept-new)")
+    _add_target_args(s, "trace")
     s.add_argument("--kernel", default="6.12", help="guest kernel series for --qemu: 6.12 or 6.1 (default 6.12)")
     s.add_argument("--flavour", choices=["release", "debug"], default="release",
                    help="guest kernel flavour for --qemu (default release: a debug kernel's KASAN and lockdep "
@@ -394,6 +429,57 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", "-q", action="store_true")
     s.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]")
     s.set_defaults(func=_cmd_trace)
+
+    s = sub.add_parser(
+        "optimize", help="the whole loop on a target: measure, trace, analyze, inject, measure again, report",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run COMMAND on a target beside its --load programs and close the loop:\n"
+        "  1. profile: COMMAND under every tracer of 'sorto trace' (OUT/trace-before)\n"
+        "  2. decide: 'sorto analyze' makes COMMAND's policy (OUT/policy.json) and each load program's\n"
+        "     (--background-for: SCHED_BATCH nice 19 when it held the CPU while COMMAND waited)\n"
+        "  3. inject: the policies into copies of the executables (OUT/bin)\n"
+        "  4. measure: --rounds runs of each side in one session, interleaved and rotated: without metadata,\n"
+        "     each --baseline (hand tuning), with metadata; read the kernel's record (action lines); with\n"
+        "     --trace-after, trace the marked COMMAND too (OUT/trace-after)\n"
+        "  5. report: a terminal summary and table (min, median, max), OUT/report.html (the measured values,\n"
+        "     their charts and the action lines over the profile's charts), OUT/results.json\n"
+        "The figures compared are read from COMMAND's output: cyclictest's summary lines (run it with -q) or\n"
+        "--metric NAME=REGEX. The QEMU guest boots twice (the marked copies ride in the second boot's\n"
+        "initramfs); with -icount its clock follows executed instructions, so host load does not reach the\n"
+        "guest's latencies (QEMU 7.2 then boots one CPU only). A board over SSH needs sorto_hook loaded\n"
+        "(or --module) and root for the tracers. OUT holds a complete run or nothing. See docs/optimize.md.")
+    _add_target_args(s, "run")
+    s.add_argument("--module", metavar="PATH", help="board: insmod this sorto_hook.ko when it is not loaded")
+    s.add_argument("--out", "-o", required=True, help="output folder (must not exist or be empty)")
+    s.add_argument("--rounds", type=int, default=5, help="runs of each side (default 5)")
+    s.add_argument("--load", action="append", metavar="CMD",
+                   help="background load, restarted in a loop while COMMAND runs (repeatable)")
+    s.add_argument("--baseline", action="append", metavar="PREFIX",
+                   help="a hand-tuning side: a prefix ('chrt -f 80 taskset -c 0') or a template with {cmd} "
+                   "(repeatable)")
+    s.add_argument("--metric", action="append", metavar="NAME=REGEX[:higher]",
+                   help="a number of COMMAND's output to compare (group 'value' or group 1; lower is better "
+                   "unless :higher); default for cyclictest: its max, avg and min latency")
+    s.add_argument("--binary", metavar="PATH", help="host copy of COMMAND's executable (default: the guest's own)")
+    s.add_argument("--module-args", default="", metavar="ARGS",
+                   help="sorto_hook module parameters for the guest (e.g. irq_allow=virtio0)")
+    s.add_argument("--sram-budget", type=int, metavar="BYTES",
+                   help="scratchpad budget for the analyzer (default: 0 on the -M virt guest, which has no SRAM)")
+    s.add_argument("--kernel", default="6.12", help="guest kernel series: 6.12 or 6.1 (default 6.12)")
+    s.add_argument("--flavour", choices=["release", "debug"], default="release", help="guest kernel flavour")
+    s.add_argument("--append", default="threadirqs", help="guest kernel command line (default threadirqs)")
+    s.add_argument("--qemu-arg", action="append", metavar="ARG",
+                   help="extra QEMU argument, repeatable (e.g. --qemu-arg=-device --qemu-arg=virtio-rng-device)")
+    s.add_argument("--smp", type=int, default=1, help="guest CPUs (default 1; more need --no-icount)")
+    s.add_argument("--no-icount", action="store_true",
+                   help="let the guest clock follow the host's (host load then shows up as guest latency)")
+    s.add_argument("--cache", help="guest cache folder (default $SORTO_CACHE or ~/.cache/sorto)")
+    s.add_argument("--trace-after", action="store_true",
+                   help="trace the marked COMMAND too, and show both traces side by side in the report")
+    s.add_argument("--timeout", type=float, default=600.0, help="seconds per run of COMMAND (default 600)")
+    s.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    s.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]")
+    s.set_defaults(func=_cmd_optimize)
 
     _add_analyze_parsers(sub)
     return p

@@ -1,69 +1,73 @@
-"""``make demo``: the kernel path end to end in a QEMU guest.
+"""``make demo``: the loop closes by itself on a real-time workload we did not write.
 
-Builds (or reuses) the test guest, injects ``examples/demo-policy.yaml`` into
-a demo program, boots the patched kernel, loads sorto_hook, runs the program
-and prints what the module received (and what it applied) next to ``sorto show`` of the same file,
-then says whether the two agree.
+Runs ``sorto optimize`` in the QEMU guest on Debian's ``cyclictest`` (rt-tests,
+armhf) beside ``hackbench`` from the same package and a device interrupt
+source (a reader of the virtio RNG, whose interrupt is threaded under
+``threadirqs``): profile, analyze, inject, then cyclictest's latencies
+without metadata, with the hand tuning people use today (``chrt -f 80
+taskset -c 0``) and with metadata, interleaved in one boot, and the kernel's
+action lines.  The guest runs with ``-icount``: its clock follows executed
+instructions, so the host's own load does not show up as guest latency.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
-import tempfile
 from pathlib import Path
 
-from . import codec, elfsection, hookfs, policy, render
+from . import optimize
 from .errors import SortoError
 from .guest import build
-from .guest.harness import Guest
+from .optimize import summary
 
-DBG = "/sys/kernel/debug/sorto_hook"
+#: What the demo measures: 1 ms period, 500 loops, summary lines only (-q).
+COMMAND = ["cyclictest", "-q", "-i", "1000", "-l", "500"]
+# hackbench runs until it is stopped (a load that exec'd in a loop would push the application's
+# record out of the module's ring of 32), over pipes (-p: the guest kernel has no AF_UNIX).
+LOADS = ["hackbench -p -g 2 -l 1000000", "cat /dev/hwrng"]
+BASELINES = ["chrt -f 80 taskset -c 0"]
+MODULE_ARGS = "irq_allow=virtio0"
+QEMU_ARGS = ["-device", "virtio-rng-device"]
 
 
-def run(series: str, policy_file: Path, keep: Path | None) -> int:
-    art = build.build_guest(series)
-    work = keep or Path(tempfile.mkdtemp(prefix="sorto-demo-"))
-    work.mkdir(parents=True, exist_ok=True)
-    demo = work / "demo"
-    pol = policy.load(policy_file)
-    elfsection.write_section(art.programs / "hello-dyn-pie", codec.encode(pol), demo)
-    shown = codec.decode(elfsection.read_section(demo))
-    extra = build.payload_cpio(art, {"/usr/bin/demo": demo}, work / "demo.cpio.gz")
-    log = work / "console.log"
-    print(f"== booting Linux {art.release} (console log: {log})")
-    with Guest(art.zimage, [art.initramfs, extra], log) as g:
-        print(g.check("insmod /lib/modules/sorto_hook.ko; lsmod | grep sorto_hook").rstrip())
-        print("== running /usr/bin/demo in the guest")
-        print(g.check("/usr/bin/demo from-the-demo").rstrip())
-        stats = g.check(f"cat {DBG}/stats")
-        raw = g.check(f"cat {DBG}/records")
-        recs = hookfs.parse_records(raw)
-    print("== what the kernel module received (debugfs records)")
-    mine = [r for r in recs if r.file == "/usr/bin/demo"]
-    if not mine:
-        print("no record for /usr/bin/demo", file=sys.stderr)
-        return 1
-    rec = mine[-1]
-    blocks = raw.split("\nend\n")
-    print(next(b for b in blocks if f"file={rec.file} " in b and f"seq={rec.seq} " in b).strip() + "\nend")
-    print(f"== sorto show {demo.name} (host side, same file)")
-    print(render.text(shown, demo.name, len(elfsection.read_section(demo))))
-    print("== module counters")
-    print(stats.rstrip())
-    same = rec.policy == shown
-    print(f"== kernel record {'EQUALS' if same else 'DIFFERS FROM'} `sorto show --json {demo}`")
-    return 0 if same else 1
+def options(out: Path, rounds: int, progress: bool = True) -> optimize.Options:
+    """The demo's run of the loop (also what tests/qemu/test_optimize.py runs, with fewer rounds)."""
+    return optimize.Options(argv=list(COMMAND), out=out, rounds=rounds, loads=list(LOADS), baselines=list(BASELINES),
+                            module_args=MODULE_ARGS, progress=progress)
+
+
+def target(series: str, progress: bool = True) -> optimize.QemuTarget:
+    return optimize.QemuTarget(kernel=series, qemu_args=list(QEMU_ARGS), progress=progress)
+
+
+def run(series: str, out: Path, rounds: int) -> int:
+    if (out / "results.json").is_file():
+        shutil.rmtree(out)  # the previous demo's output
+    print(f"== sorto optimize --qemu --kernel {series} --rounds {rounds} --load '{LOADS[0]}' --load '{LOADS[1]}' "
+          f"--baseline '{BASELINES[0]}' --module-args {MODULE_ARGS} -- {' '.join(COMMAND)}", flush=True)
+    res = optimize.run(target(series), options(out, rounds))
+    print("\n== what changed")
+    print(summary.words(res))
+    print("\n== every side, min / median / max over the rounds")
+    print(summary.table(res))
+    print("\n== what the kernel did at exec (sorto_hook action lines)")
+    print(summary.actions(res))
+    print(f"\n== {out}/report.html (charts, both traces side by side), results.json, policy.json, "
+          "policy-hackbench.json, bin/ (the marked copies)")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python3 -m sorto.demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--kernel", default="6.12", choices=build.KERNELS)
-    p.add_argument("--policy", type=Path, default=build.REPO / "examples" / "demo-policy.yaml")
-    p.add_argument("--keep", type=Path, help="folder for the demo binary and console log")
+    p.add_argument("--rounds", type=int, default=5, help="runs of each side (default 5)")
+    p.add_argument("--out", type=Path, default=Path("demo-output"),
+                   help="output folder (default ./demo-output; a previous demo's is replaced)")
     args = p.parse_args(argv)
     try:
-        return run(args.kernel, args.policy, args.keep)
+        return run(args.kernel, args.out, args.rounds)
     except SortoError as exc:
         print(f"sorto demo: {exc}", file=sys.stderr)
         return 2

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import EXAMPLES, REPO, need
+from ..conftest import EVERY_FIELD, REPO, need
 from . import buildroot
 from .buildroot import EXTERNAL
 
@@ -164,7 +164,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "hello").mkdir()
     (root / "hello" / "hello.yaml").write_text(HELLO_POLICY)
     (root / "strace" / "usr" / "bin").mkdir(parents=True)
-    shutil.copy(EXAMPLES / "demo-policy.yaml", root / "strace" / "usr" / "bin" / "strace.yaml")
+    shutil.copy(EVERY_FIELD, root / "strace" / "usr" / "bin" / "strace.yaml")
     (root / "busybox").mkdir()
     (root / "busybox" / "hello.yaml").write_text(DECOY_POLICY)  # busybox's, so never hello's
     return root

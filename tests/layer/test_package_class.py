@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import CROSS_GCC, EXAMPLES, need, run_arm
+from ..conftest import CROSS_GCC, EVERY_FIELD, need, run_arm
 from . import bbparse
 from .bbparse import LAYER
 
@@ -163,7 +163,7 @@ def tree(tools: None, tmp_path: Path) -> dict:
 
     # recipe policy from SRC_URI (unpacked in WORKDIR/sorto-policy), user folder for PN
     (work / "sorto-policy").mkdir()
-    shutil.copy(EXAMPLES / "demo-policy.yaml", work / "sorto-policy" / "hello-dyn.yaml")
+    shutil.copy(EVERY_FIELD, work / "sorto-policy" / "hello-dyn.yaml")
     user = tmp_path / "policies"
     (user / "demo").mkdir(parents=True)
     (user / "demo" / "tool.yaml").write_text(

@@ -16,9 +16,9 @@ from sorto.guest import build
 from sorto.guest.harness import Guest
 
 from .. import hostile_elf
-from ..conftest import EXAMPLES
+from ..conftest import EVERY_FIELD
 
-DEMO = EXAMPLES / "demo-policy.yaml"
+DEMO = EVERY_FIELD
 VARIANTS = ["hello-static", "hello-dyn-pie", "hello-dyn-nopie"]
 
 

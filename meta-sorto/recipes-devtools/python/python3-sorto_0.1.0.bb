@@ -33,7 +33,6 @@ RDEPENDS:${PN} += "\
     python3-core \
     python3-jinja2 \
     python3-json \
-    python3-jsonschema \
     python3-pyelftools \
     python3-pyyaml \
 "

@@ -61,30 +61,19 @@ def analyze(trace_dir: str | Path, opts: Options | None = None, progress: Progre
         if other_events:
             app_ev["events_files_not_used"] = other_events
 
-    scratch_entries, scratch_ev = scratchpad.decide(data, syms, syms_reason, opts)
-    mlock_entries, mlock_ev = mlock.decide(data, opts.mlock_min_kb)
-
-    irq_entries: list[dict[str, Any]] = []
-    if evs is None:
-        irq_ev: dict[str, Any] = {"status": "skipped", "reason": "no ftrace_events log (irq_handler_entry/exit, "
-                                  "softirq_entry/exit, sched_switch, sched_wakeup)"}
-    elif app is None:
-        irq_ev = {"status": "skipped", "reason": app_reason}
-    elif not pids:
-        irq_ev = {"status": "skipped", "reason": f"the application ({app.comm}) does not appear in {ev_table.file}"}
+    if opts.background_for:
+        scratch_entries, scratch_ev, mlock_entries, mlock_ev, irq_entries, irq_ev, sched_entry, sched_ev = \
+            _background(evs, pids, app, opts)
     else:
-        irq_entries, irq_ev = irq.decide(evs, pids, opts)
-
-    sched_entry: dict[str, Any] | None = None
-    perf = data.of_type("perf_sched_latency")
-    if app is None:
-        sched_ev: dict[str, Any] = {"status": "skipped", "reason": app_reason}
-    elif evs is not None and not pids and not perf:
-        sched_ev = {"status": "skipped", "reason": f"the application ({app.comm}) does not appear in {ev_table.file}"}
-    else:
-        sched_entry, sched_ev = sched.decide(evs, pids, app.comm, perf, opts)
+        scratch_entries, scratch_ev = scratchpad.decide(data, syms, syms_reason, opts)
+        mlock_entries, mlock_ev = mlock.decide(data, opts.mlock_min_kb)
+        irq_entries, irq_ev = _irq(evs, ev_table, app, app_reason, pids, opts)
+        sched_entry, sched_ev = _sched(data, evs, ev_table, app, app_reason, pids, opts)
 
     pol: dict[str, Any] = {"version": 1, "profile": evidence.profile(data, opts.comm)}
+    named = evidence.policy_name(app.comm) if opts.background_for and app is not None and app.comm else None
+    if named:
+        pol["profile"]["source"] = named
     pol["mlock"] = mlock_entries
     if sched_entry is not None:
         pol["sched"] = sched_entry
@@ -114,6 +103,51 @@ def analyze(trace_dir: str | Path, opts: Options | None = None, progress: Progre
     return Result(pol, data, warnings)
 
 
+def _irq(evs: list[events.Event] | None, ev_table: Any, app: events.App | None, app_reason: str | None,
+         pids: set[int], opts: Options) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    if evs is None:
+        return [], {"status": "skipped", "reason": "no ftrace_events log (irq_handler_entry/exit, "
+                    "softirq_entry/exit, sched_switch, sched_wakeup)"}
+    if app is None:
+        return [], {"status": "skipped", "reason": app_reason}
+    if not pids:
+        return [], {"status": "skipped", "reason": f"the application ({app.comm}) does not appear in {ev_table.file}"}
+    return irq.decide(evs, pids, opts)
+
+
+def _sched(data: load.TraceData, evs: list[events.Event] | None, ev_table: Any, app: events.App | None,
+           app_reason: str | None, pids: set[int], opts: Options) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    perf = data.of_type("perf_sched_latency")
+    if app is None:
+        return None, {"status": "skipped", "reason": app_reason}
+    if evs is not None and not pids and not perf:
+        return None, {"status": "skipped", "reason": f"the application ({app.comm}) does not appear in {ev_table.file}"}
+    entry, ev = sched.decide(evs, pids, app.comm, perf, opts)
+    own = sched.own_policy_calls(data.of_type("strace_timestamps"))
+    if own and entry is not None and entry.get("policy") != "other":
+        ev["sets_own_policy"] = own
+        ev["reason"] += ("; note: the program sets its own scheduling (strace), which overrides this entry for "
+                         "the threads it sets")
+    return entry, ev
+
+
+def _background(evs: list[events.Event] | None, pids: set[int], app: events.App | None,
+                opts: Options) -> tuple[Any, ...]:
+    """A background program's decisions: its scheduling only (docs/analyze.md, --background-for).
+
+    Memory locking, interrupt deferral and scratchpad placement serve the
+    program that carries them; a load that should yield gets none of them.
+    """
+    why = {"status": "skipped", "reason": f"background program of {opts.background_for}: only its scheduling "
+           "is decided"}
+    if app is None:
+        raise SortoError("--background-for needs the background program: --comm NAME or --pid PID")
+    victim = events.App(frozenset(), opts.background_for[: events.TASK_COMM_LEN - 1], "--background-for")
+    victim_pids = (victim.pids_in(evs) - pids) if evs is not None else set()
+    sched_entry, sched_ev = sched.decide_background(evs, victim_pids, victim.comm or "", app.comm or "", opts)
+    return [], dict(why), [], dict(why), [], dict(why), sched_entry, sched_ev
+
+
 def render(pol: dict[str, Any]) -> str:
     """The policy as canonical JSON text: sorted keys, two-space indent, final newline."""
     return json.dumps(pol, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
@@ -137,6 +171,10 @@ def _check_options(o: Options) -> None:
         raise SortoError("--sched-policy must be fifo or rr")
     if not 1 <= o.sched_priority <= 99:
         raise SortoError("--sched-priority must be 1..99")
+    if not 0.0 <= o.background_share <= 1.0:
+        raise SortoError("--background-share must be between 0 and 1")
+    if o.background_for is not None and not o.background_for.strip():
+        raise SortoError("--background-for needs a task name")
     if o.irq_min_count < 1 or o.sched_min_samples < 0 or o.mlock_min_kb < 0 or o.sched_latency_us < 0:
         raise SortoError("--irq-min-count must be >= 1; --sched-min-samples, --mlock-min-kb and "
                          "--sched-latency-us >= 0")

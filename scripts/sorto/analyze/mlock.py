@@ -14,7 +14,9 @@ Regions, as the policy format names them:
   right after them (``.bss``);
 * ``heap``: ``[heap]``; ``stack``: ``[stack]``;
 * ``file`` (with ``name``): any other file mapping, by base name (shared
-  libraries, mapped data files), all mappings of one name together.
+  libraries, mapped data files), all mappings of one name together; only
+  the ELF interpreter's is listed, the one file besides the executable that
+  is mapped when the kernel applies the policy at exec.
 
 A region is locked when smaps shows at least ``mlock_min_kb`` of it
 ``Referenced`` (touched recently: the pages the application really uses).
@@ -36,6 +38,9 @@ _HEADER = re.compile(r"^([0-9a-fA-F]+)-([0-9a-fA-F]+) ([r-][w-][x-][ps]) [0-9a-f
 _FIELD = re.compile(r"^(\w+):\s+(\d+) kB$")
 _OTHER = re.compile(r"^(VmFlags|THPeligible|ProtectionKey):")
 NAME = re.compile(r"^[A-Za-z0-9_.:+@/-]{1,63}$")
+#: The ELF interpreter's base name (glibc's ld-linux-*.so.N, musl's ld-musl-*.so.1, ld.so): the one
+#: shared object mapped when the kernel hook runs at exec.
+INTERP = re.compile(r"^ld([-.][\w.+-]*)?\.so(\.\d+)*$")
 ORDER = {"text": 0, "data": 1, "heap": 2, "stack": 3, "file": 4}
 MAX_ENTRIES = 16
 METRICS = ("Size", "Rss", "Referenced", "Anonymous", "Swap")
@@ -137,6 +142,9 @@ def decide(data: TraceData, opts_min_kb: int) -> tuple[list[dict[str, Any]], dic
             why = f"referenced {kb['Referenced']} kB < --mlock-min-kb {opts_min_kb}"
         elif region == "file" and not NAME.match(name):
             why = "file name outside the policy name set"
+        elif region == "file" and not INTERP.match(name):
+            why = ("mapped by the dynamic loader after exec: the kernel can lock at exec only the executable and "
+                   "its ELF interpreter (docs/security.md)")
         entry: dict[str, Any] = {"region": region}
         if region == "file":
             entry["name"] = name

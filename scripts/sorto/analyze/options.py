@@ -50,6 +50,8 @@ class Options:
     sched_policy: str = "fifo"
     sched_priority: int = 40
     mlock_min_kb: int = 64
+    background_for: str | None = None
+    background_share: float = 0.1
     lenient: bool = False
 
     def evidence(self) -> dict[str, Any]:
@@ -63,6 +65,10 @@ class Options:
 
 #: ``--help`` text of each threshold (the CLI appends the default).
 HELP = {
+    "background_for": "analyze the program as background load of COMM (the latency-sensitive program): only "
+                      "its scheduling is decided, SCHED_BATCH nice 19 when its tasks held the CPU while COMM waited",
+    "background_share": "with --background-for: SCHED_BATCH nice 19 when the program held the CPU for at least this "
+                        "share (0..1) of the time COMM waited",
     "sram_budget": "scratchpad budget in bytes: the chosen functions' sizes add up to at most this",
     "exclude": "regular expression of kernel functions never placed in the scratchpad (idle loop, sleeping "
                "and blocking entry points whose profiled time is time off the CPU); '' excludes nothing",

@@ -100,3 +100,86 @@ def decide(evs: list[Event] | None, pids: set[int], comm: str | None, perf: list
     ev["reason"] = (f"p99 delay {p99:.3f} us <= --sched-latency-us {opts.sched_latency_us:g}" if samples
                     else "the application was never delayed (no wake-up or preemption samples)")
     return {"policy": "other"}, ev
+
+
+def delayed_by(evs: list[Event], pids: set[int]) -> dict[str, float]:
+    """Microseconds the application waited, by the task that held the CPU until it got it.
+
+    The holder is the task switched out when an application pid is switched
+    in after waiting (woken or preempted): the same delays as :func:`delays`,
+    attributed to ``prev_comm`` (``<idle>`` for the idle task, whose share is
+    the wake-up path's own cost).
+    """
+    out: dict[str, float] = {}
+    pending: dict[int, float] = {}
+    for e in evs:
+        if e.kind == "wakeup" and e.other_pid in pids and e.other_pid not in pending:
+            pending[int(e.other_pid)] = e.ts
+        elif e.kind == "switch":
+            if e.prev_pid in pids and e.prev_state.startswith("R"):
+                pending[int(e.prev_pid)] = e.ts
+            if e.other_pid in pids and e.other_pid in pending:
+                since = pending.pop(int(e.other_pid))
+                who = "<idle>" if e.prev_pid == 0 else e.prev_comm
+                out[who] = out.get(who, 0.0) + (e.ts - since) * 1e6
+    return out
+
+
+def decide_background(evs: list[Event] | None, victim_pids: set[int], victim: str, comm: str,
+                      opts: Options) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The ``sched`` entry of a background program (``--background-for VICTIM``) and its evidence.
+
+    A program whose tasks held the CPU for at least ``background_share`` of
+    the time the latency-sensitive program waited gets ``SCHED_BATCH`` at
+    nice 19: the least weight a normal task can have, and its wake-ups never
+    preempt; this works whatever the latency-sensitive program does to its
+    own policy (cyclictest resets its measuring thread to SCHED_OTHER), and
+    lowering a program's priority needs no privilege.  Otherwise ``other``.
+    Why not ``SCHED_IDLE``: in one guest run it left cyclictest's maximum
+    latency at 69.8 ms.  Neither has been shown to help cyclictest under
+    hackbench on the one-CPU -icount guest (docs/optimize.md).
+    """
+    ev: dict[str, Any] = {"role": "background", "latency_sensitive": victim, "victim_pids": sorted(victim_pids),
+                          "threshold_share": opts.background_share}
+    if evs is None:
+        ev["status"] = "skipped"
+        ev["reason"] = "no ftrace_events log (sched_switch/sched_wakeup): who delayed whom is unknown"
+        return None, ev
+    if not victim_pids:
+        ev["status"] = "skipped"
+        ev["reason"] = f"the latency-sensitive program ({victim}) does not appear in the events log"
+        return None, ev
+    held = delayed_by(evs, victim_pids)
+    total = sum(held.values())
+    mine = held.get(comm, 0.0)
+    share = mine / total if total else 0.0
+    ev["delayed_by_us"] = {k: round(v, 3) for k, v in sorted(held.items(), key=lambda kv: (-kv[1], kv[0]))[:8]}
+    ev["victim_wait_us"] = round(total, 3)
+    ev["share"] = round(share, 6)
+    ev["status"] = "decided"
+    if total and share >= opts.background_share:
+        ev["reason"] = (f"{comm} held the CPU for {share:.1%} of the {total:.0f} us {victim} waited "
+                        f">= --background-share {opts.background_share:g}")
+        return {"policy": "batch", "nice": 19}, ev
+    ev["reason"] = (f"{comm} held the CPU for {share:.1%} of the {total:.0f} us {victim} waited "
+                    f"< --background-share {opts.background_share:g}" if total else f"{victim} never waited")
+    return {"policy": "other"}, ev
+
+
+SELF_SET = ("sched_setscheduler", "sched_setattr", "sched_setparam")
+
+
+def own_policy_calls(tables: list[Table]) -> list[dict[str, Any]]:
+    """Successful calls by which the traced program set its own scheduling, from strace logs.
+
+    A policy's ``sched`` entry is applied at exec; a program that then sets
+    its own (cyclictest resets its measuring thread to SCHED_OTHER when run
+    without -p) undoes it for the threads it sets.  The evidence says so,
+    so that a reader of the policy knows the entry is not the last word.
+    """
+    out = []
+    for t in tables:
+        for r in t.records():
+            if r.get("syscall") in SELF_SET and r.get("return_int") == 0 and len(out) < 8:
+                out.append({"file": t.file, "pid": r.get("pid"), "call": f"{r['syscall']}({r.get('args') or ''})"})
+    return out

@@ -53,7 +53,18 @@ REPO = HERE.parents[2]
 PATCH_ROOT = REPO / "kernel-patches"
 MODULE_SRC = REPO / "meta-sorto" / "recipes-kernel" / "sorto-hook" / "files"
 SCRATCHPAD_LIST = HERE / "scratchpad.list"
-GUEST_LIBS = ["ld-linux-armhf.so.3", "libc.so.6"]
+# glibc for the dynamic programs; librt and libpthread are glibc 2.36's empty
+# compatibility stubs that rt-tests still names in DT_NEEDED.
+GUEST_LIBS = ["ld-linux-armhf.so.3", "libc.so.6", "librt.so.1", "libpthread.so.0"]
+# Third-party programs from Debian armhf packages: (package, path in it, guest path).
+# rt-tests gives the demo its real-time workload (cyclictest) and load (hackbench).
+GUEST_DEB_FILES = [
+    ("strace", "usr/bin/strace", "/usr/bin/strace"),
+    ("util-linux", "usr/bin/chrt", "/usr/bin/chrt"),
+    ("rt-tests", "usr/bin/cyclictest", "/usr/bin/cyclictest"),
+    ("rt-tests", "usr/bin/hackbench", "/usr/bin/hackbench"),
+    ("libnuma1", "usr/lib/arm-linux-gnueabihf/libnuma.so.1.0.0", "/lib/libnuma.so.1"),
+]
 CROSS_LIBDIR = Path("/usr/arm-linux-gnueabihf/lib")
 
 # Test programs: name -> (source, extra compiler flags).  Debian's armhf
@@ -426,21 +437,18 @@ def payload_cpio(art: GuestArtifacts, files: dict[str, Path], out: Path) -> Path
 
 def build_initramfs(series: str, tool: Path, module: Path, progs: Path, root: Path, progress: bool,
                     flavour: str) -> Path:
-    """Assemble the base initramfs: busybox, strace, chrt, glibc for dynamic programs, module, programs."""
+    """Assemble the base initramfs: busybox, Debian programs (GUEST_DEB_FILES), glibc, module, programs."""
     bb = busybox(root, progress)
-    # strace for `sorto trace` and for tracing a program the way users do; it
-    # needs nothing beyond glibc (GUEST_LIBS).
-    strace = guest_deb_file(root, "strace", "usr/bin/strace", progress)
-    # chrt (util-linux): what users run today instead of a policy, for the
-    # baseline column of the effect benchmark (busybox has taskset, not chrt).
-    chrt = guest_deb_file(root, "util-linux", "usr/bin/chrt", progress)
+    # strace for `sorto trace` and for tracing a program the way users do;
+    # chrt (util-linux, busybox has taskset only) for the hand-tuning baseline
+    # of the benchmarks and the demo; cyclictest and hackbench for the demo.
+    debs = {gpath: guest_deb_file(root, pkg, member, progress) for pkg, member, gpath in GUEST_DEB_FILES}
     libs = {f"/lib/{n}": (CROSS_LIBDIR / n).resolve() for n in GUEST_LIBS}
     for p in libs.values():
         if not p.is_file():
             raise SortoError(f"{p}: missing (libc6-armhf-cross)")
     init = HERE / "init.sh"
-    files = {"/bin/busybox": bb, "/init": init, "/lib/modules/sorto_hook.ko": module, "/usr/bin/strace": strace,
-             "/usr/bin/chrt": chrt}
+    files = {"/bin/busybox": bb, "/init": init, "/lib/modules/sorto_hook.ko": module, **debs}
     files.update(libs)
     for p in sorted(progs.iterdir()):
         if p.name != "done":
@@ -455,6 +463,21 @@ def build_initramfs(series: str, tool: Path, module: Path, progs: Path, root: Pa
     out = make_cpio(tool, spec, final)
     _prune(root, f"initramfs-{series}-{flavour}-", final, keep=2)
     return out
+
+
+def base_image_file(art: GuestArtifacts, guest_path: str) -> Path | None:
+    """The host file behind ``guest_path`` in the base initramfs, or None (the file to mark for that program)."""
+    if guest_path.startswith("/usr/bin/"):
+        prog = art.programs / guest_path[len("/usr/bin/"):]
+        if prog.is_file():
+            return prog
+    root = art.cpio_tool.parent
+    for pkg, member, gpath in GUEST_DEB_FILES:
+        if gpath == guest_path:
+            return guest_deb_file(root, pkg, member, False)
+    if guest_path == "/bin/busybox":
+        return busybox(root, False)
+    return None
 
 
 def kernel_release(kdir: Path) -> str:

@@ -106,8 +106,10 @@ GRAPH_LINE = re.compile(
     r"(?:\s*(?P<lat>[^\s|]{4,5})\s+\|\s)?"
     r"\s*(?P<ovh>[+!#*@$])?\s*(?:(?P<dur>\d+(?:\.\d+)?)\s*us\s*)?"
     r"\|(?P<indent> *)(?P<body>.*?)\s*$")
-_G_ENTRY = re.compile(r"^(?P<fn>[^\s(){}]+)\((?P<args>.*)\)\s*(?P<end>\{|;)(?:\s*/\*\s*(?P<ret>.*?)\s*\*/)?$")
-_G_EXIT = re.compile(r"^\}(?:\s*/\*\s*(?P<fn>[^\s=*]+)?(?:\s*=\s*(?P<ret>\S+))?\s*\*/)?$")
+# A module's function is printed with its module ("%ps"): "sorto_exit_probe [sorto_hook]();".
+_G_ENTRY = re.compile(r"^(?P<fn>[^\s(){}]+(?: \[[\w.-]+\])?)\((?P<args>.*)\)\s*(?P<end>\{|;)"
+                      r"(?:\s*/\*\s*(?P<ret>.*?)\s*\*/)?$")
+_G_EXIT = re.compile(r"^\}(?:\s*/\*\s*(?P<fn>[^\s=*]+(?: \[[\w.-]+\])?)?(?:\s*=\s*(?P<ret>\S+))?\s*\*/)?$")
 _G_SWITCH = re.compile(r"^\s*(?P<cpu>\d+)\)\s+\S.*=>\s+\S")
 _G_IRQ = re.compile(r"(==========>|<==========)")
 _G_IRQ_MARK = re.compile(r"^\s*(?:\d+\.\d+\s*\|\s*)?\d+\)\s.*(?:==========>|<==========)\s*\|\s*$")

@@ -41,7 +41,7 @@ def _chart(name: str, sec: data.Section) -> str | None:
     return None
 
 
-def render(views: list[data.View], progress: Progress = QUIET) -> str:
+def render(views: list[data.View], progress: Progress = QUIET, measurement: dict[str, Any] | None = None) -> str:
     """The HTML text for one or two prepared views."""
     sections: list[dict[str, Any]] = []
     for name, title in SECTIONS:
@@ -56,17 +56,22 @@ def render(views: list[data.View], progress: Progress = QUIET) -> str:
                              lstrip_blocks=True)
     text = resources.files("sorto").joinpath("templates/report.html.j2").read_text(encoding="utf-8")
     return env.from_string(text).render(views=views, sections=sections, version=__version__,
-                                        compare=len(views) > 1)
+                                        compare=len(views) > 1, measurement=measurement)
 
 
 def build(trace_dir: str, output: str | Path, compare: str | None = None, system_map: str | None = None,
           vmlinux: str | None = None, pids: list[int] | None = None, comm: str | None = None,
-          lenient: bool = False, top: int = 15, progress: Progress = QUIET) -> Path:
-    """Prepare, draw and write the report; raise SortoError on unusable input (nothing is written then)."""
+          lenient: bool = False, top: int = 15, progress: Progress = QUIET,
+          measurement: dict[str, Any] | None = None) -> Path:
+    """Prepare, draw and write the report; raise SortoError on unusable input (nothing is written then).
+
+    ``measurement`` (from ``sorto optimize``): the measured sides, their
+    charts and the kernel's action lines, shown above the trace sections.
+    """
     opts = Options(system_map=system_map, vmlinux=vmlinux, pids=list(pids or []), comm=comm, lenient=lenient)
     views = [data.view(trace_dir, opts, top, progress)]
     if compare:
         views.append(data.view(compare, opts, top, progress))
         if views[0].label == views[1].label:
             views[0].label, views[1].label = f"{views[0].label} (before)", f"{views[1].label} (after)"
-    return write_atomic(output, render(views, progress))
+    return write_atomic(output, render(views, progress, measurement))

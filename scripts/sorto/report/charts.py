@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import statistics
 from typing import Any
 
 import matplotlib
@@ -77,4 +78,20 @@ def histogram(wake: list[float], preempt: list[float]) -> str:
     ax.set_ylabel("count")
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
+    return _uri(fig)
+
+
+def rounds(title: str, sides: list[str], values: list[list[float]]) -> str:
+    """Every measured value of each side as a dot, the median as a bar: the spread stays visible."""
+    fig, ax = plt.subplots(figsize=(6.4, 0.45 * max(len(sides), 2) + 0.9))
+    for i, vals in enumerate(values):
+        ax.scatter(vals, [i] * len(vals), color="#546e7a", s=18, zorder=3)
+        if vals:
+            med = statistics.median(vals)
+            ax.plot([med, med], [i - 0.3, i + 0.3], color="#2e7d32", linewidth=2.5, zorder=4)
+    ax.set_yticks(range(len(sides)), labels=[s[:40] for s in sides], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(title)
+    ax.set_xscale("log")
+    ax.grid(axis="x", alpha=0.3)
     return _uri(fig)
