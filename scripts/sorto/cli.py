@@ -11,11 +11,15 @@ import json
 import sys
 from pathlib import Path
 
-from . import __version__, codec, elfsection, genheader, policy, render
+# Only what every command needs: each command imports its own modules, so
+# `sorto --version` and `sorto show` start fast (docs/parse.md has numbers).
+from . import __version__
 from .errors import DecodeError, SortoError
 
 
 def _cmd_inject(args: argparse.Namespace) -> int:
+    from . import codec, elfsection, policy
+
     pol = policy.load(args.policy)
     record = codec.encode(pol)
     out = elfsection.write_section(args.binary, record, args.output, args.objcopy)
@@ -24,7 +28,25 @@ def _cmd_inject(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_inject_many(args: argparse.Namespace) -> int:
+    from . import injectmany
+
+    if args.plan == "-":
+        text, origin = sys.stdin.read(), "<stdin>"
+    else:
+        try:
+            text, origin = Path(args.plan).read_text(), args.plan
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SortoError(f"{args.plan}: cannot read the plan: {exc}") from exc
+    done = injectmany.run(injectmany.parse_plan(text, origin), args.objcopy, args.jobs)
+    if not args.quiet:
+        print(f"{len(done)} executables marked")
+    return 0
+
+
 def _load_record(path: str) -> tuple[bytes | None, dict | None]:
+    from . import codec, elfsection
+
     data = elfsection.read_section(path)
     if data is None:
         return None, None
@@ -35,9 +57,12 @@ def _load_record(path: str) -> tuple[bytes | None, dict | None]:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
+    from . import codec, render
+    from .format import SECTION_NAME
+
     data, pol = _load_record(args.binary)
     if data is None or pol is None:
-        print(f"{args.binary}: no {elfsection.F.SECTION_NAME} section", file=sys.stderr)
+        print(f"{args.binary}: no {SECTION_NAME} section", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(codec.to_json_obj(pol), indent=2))
@@ -47,13 +72,15 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    from .format import SECTION_NAME
+
     try:
         data, pol = _load_record(args.binary)
     except SortoError as exc:
         print(f"sorto: {exc}", file=sys.stderr)
         return 1
     if data is None:
-        print(f"{args.binary}: no {elfsection.F.SECTION_NAME} section", file=sys.stderr)
+        print(f"{args.binary}: no {SECTION_NAME} section", file=sys.stderr)
         return 1
     if not args.quiet:
         print(f"{args.binary}: ok ({len(data)} bytes, status {pol['profile']['status']})")
@@ -61,6 +88,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_encode(args: argparse.Namespace) -> int:
+    from . import codec, policy
+
     record = codec.encode(policy.load(args.policy))
     if args.output == "-":
         sys.stdout.buffer.write(record)
@@ -70,7 +99,10 @@ def _cmd_encode(args: argparse.Namespace) -> int:
 
 
 def _cmd_genheader(args: argparse.Namespace) -> int:
+    from . import genheader
+
     text = genheader.render()
+    args.output = args.output or genheader.HEADER_PATH
     if args.check:
         current = Path(args.output).read_text() if Path(args.output).exists() else ""
         if current != text:
@@ -227,7 +259,7 @@ def _pid_list(text: str) -> list[int]:
 
 
 def _add_analyze_parsers(sub: argparse._SubParsersAction) -> None:
-    from .analyze.options import HELP, Options
+    from .analyze_options import HELP, Options
 
     d = Options()
     s = sub.add_parser(
@@ -333,6 +365,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", "-q", action="store_true")
     s.set_defaults(func=_cmd_inject)
 
+    s = sub.add_parser("inject-many", help="mark many binaries in one process (what the build layers run)",
+                       description="PLAN is a file ('-': stdin) of lines BINARY<TAB>POLICY. Every distinct "
+                       "policy is validated and encoded once, all of them before the first binary is touched; "
+                       "then the binaries are marked in place, in parallel, each as 'sorto inject' would "
+                       "(atomic replace, mode kept). On failures the other binaries are still marked and the "
+                       "first failure in plan order is reported (exit 2).")
+    s.add_argument("plan", metavar="PLAN")
+    s.add_argument("--objcopy", help="objcopy command to use (default: $OBJCOPY, then by ELF machine)")
+    s.add_argument("--jobs", "-j", type=int, metavar="N", help="parallel objcopy runs (default: CPUs available)")
+    s.add_argument("--quiet", "-q", action="store_true")
+    s.set_defaults(func=_cmd_inject_many)
+
     s = sub.add_parser("show", help="decode and print a binary's metadata",
                        description="Print the decoded metadata of BINARY; exit 1 if it has none.")
     s.add_argument("binary")
@@ -350,7 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_encode)
 
     s = sub.add_parser("genheader", help="regenerate the C header of the record format")
-    s.add_argument("--output", "-o", default=genheader.HEADER_PATH)
+    s.add_argument("--output", "-o", help="header file (default meta-sorto/recipes-kernel/sorto-hook/files/"
+                   "sorto_format.h)")
     s.add_argument("--check", action="store_true", help="exit 1 if the file differs instead of writing")
     s.set_defaults(func=_cmd_genheader)
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import format as F
 from .errors import DecodeError, SortoError
-from .policy import Policy
+
+if TYPE_CHECKING:  # policy imports YAML and the validator: `sorto show` needs neither
+    from .policy import Policy
 
 _STATUS_BY_VALUE = {v: k for k, v in F.STATUS.items()}
 _REGION_BY_VALUE = {v: k for k, v in F.MLOCK_REGIONS.items()}

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from .policy import Policy
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # policy imports YAML and the validator: `sorto show` needs neither
+    from .policy import Policy
 
 
 def text(policy: Policy, origin: str, size: int) -> str:

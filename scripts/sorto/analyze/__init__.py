@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import policy as _policy
+from ..analyze_options import DEFAULT_EXCLUDE, DEFAULT_SRAM_BUDGET, HELP, Options
 from ..atomic import write_atomic
 from ..errors import SortoError
 from ..progress import QUIET, Progress
 from . import events, evidence, irq, load, mlock, sched, scratchpad, symbols
-from .options import DEFAULT_EXCLUDE, DEFAULT_SRAM_BUDGET, HELP, Options
 
 __all__ = ["Options", "Result", "analyze", "render", "write", "DEFAULT_EXCLUDE", "DEFAULT_SRAM_BUDGET", "HELP"]
 

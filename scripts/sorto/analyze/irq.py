@@ -33,8 +33,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..analyze_options import Options
 from .events import Event, on_cpu_intervals
-from .options import Options
 
 MAX_ENTRIES = 16  # the policy format's limit
 

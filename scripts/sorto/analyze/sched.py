@@ -20,9 +20,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..analyze_options import Options
 from .events import Event
 from .load import Table
-from .options import Options
 
 
 def delays(evs: list[Event], pids: set[int]) -> tuple[list[float], list[float]]:

@@ -35,9 +35,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..analyze_options import Options
 from ..errors import SortoError
 from .load import TraceData
-from .options import Options
 from .symbols import SymbolTable
 
 NAME = re.compile(r"^[A-Za-z0-9_.:+@/-]{1,63}$")

@@ -2,7 +2,9 @@
 
 Why one dataclass: the command line, the evidence (which records every
 threshold that shaped a decision) and the report all read the same values,
-so a default changed here changes everywhere, ``--help`` included.
+so a default changed here changes everywhere, ``--help`` included.  It sits
+outside the ``analyze`` package so that building the command line (every
+``sorto`` command) does not import the analyzer.
 """
 
 from __future__ import annotations
