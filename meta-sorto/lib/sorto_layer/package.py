@@ -246,9 +246,9 @@ def _tool_env(cfg: Config) -> dict[str, str]:
     return env
 
 
-def _run_tool(cmd: list[str], cfg: Config, run: Runner) -> subprocess.CompletedProcess:
+def _run_tool(cmd: list[str], cfg: Config, run: Runner, stdin: str | None = None) -> subprocess.CompletedProcess:
     try:
-        return run(cmd, capture_output=True, text=True, env=_tool_env(cfg), check=False)
+        return run(cmd, input=stdin, capture_output=True, text=True, env=_tool_env(cfg), check=False)
     except OSError as exc:
         raise SortoLayerError(f"sorto: cannot run '{cfg.sorto}': {exc.strerror}") from exc
 
@@ -257,61 +257,65 @@ def _failure(proc: subprocess.CompletedProcess) -> str:
     return (proc.stderr or proc.stdout or "").strip() or f"exit status {proc.returncode}"
 
 
-def _check_policy(policy: pathlib.Path, rel: str, cfg: Config, run: Runner) -> None:
-    """Validate ``policy`` (``sorto encode`` to nowhere); the error names it and the first file it is for."""
-    proc = _run_tool([cfg.sorto, "encode", str(policy), "--output", os.devnull], cfg, run)
-    if proc.returncode != 0:
-        msg = _failure(proc)
-        raise SortoLayerError(f"sorto: policy for /{rel}: {msg[7:] if msg.startswith('sorto: ') else msg}")
+@dataclasses.dataclass(frozen=True)
+class _Saved:
+    """What replacing a file by rename loses: owner (pseudo records it), capabilities, timestamps."""
 
+    st: os.stat_result
+    xattrs: dict[str, bytes]
 
-def _inject_one(target: pathlib.Path, policy: pathlib.Path, cfg: Config, run: Runner) -> None:
-    st = target.stat()
-    xattrs: dict[str, bytes] = {}
-    if hasattr(os, "listxattr"):
+    @classmethod
+    def of(cls, path: pathlib.Path) -> _Saved:
+        xattrs: dict[str, bytes] = {}
+        if hasattr(os, "listxattr"):
+            try:
+                xattrs = {k: os.getxattr(path, k) for k in os.listxattr(path)}
+            except OSError:
+                xattrs = {}
+        return cls(path.stat(), xattrs)
+
+    def restore(self, path: pathlib.Path) -> None:
         try:
-            xattrs = {k: os.getxattr(target, k) for k in os.listxattr(target)}
-        except OSError:
-            xattrs = {}
-    cmd = [cfg.sorto, "inject", str(target), "--policy", str(policy), "--objcopy", cfg.objcopy, "--quiet"]
-    proc = _run_tool(cmd, cfg, run)
-    if proc.returncode != 0:
-        raise SortoLayerError(f"sorto inject {target.name} with {policy}: {_failure(proc)}")
-    # sorto renames a new file over the target and keeps the mode; restore what
-    # a rename loses: owner (pseudo records it), capabilities, timestamps.
-    try:
-        os.chown(target, st.st_uid, st.st_gid)
-    except PermissionError:
-        pass
-    os.chmod(target, stat.S_IMODE(st.st_mode))  # chown clears set-id bits
-    for key, val in xattrs.items():
-        try:
-            os.setxattr(target, key, val)
-        except OSError:
+            os.chown(path, self.st.st_uid, self.st.st_gid)
+        except PermissionError:
             pass
-    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.chmod(path, stat.S_IMODE(self.st.st_mode))  # chown clears set-id bits
+        for key, val in self.xattrs.items():
+            try:
+                os.setxattr(path, key, val)
+            except OSError:
+                pass
+        os.utime(path, ns=(self.st.st_atime_ns, self.st.st_mtime_ns))
 
 
 def inject_tree(root: str | pathlib.Path, cfg: Config, run: Runner = subprocess.run) -> Report:
     """Give every target executable under ``root`` its section; return what was done.
 
-    Raises :class:`SortoLayerError` on the first failure (a policy that does
-    not validate names the file and field) so the recipe stops.  Every policy
-    is checked before the first file is touched, so bad input leaves the tree
-    as it was: Buildroot's target folder, unlike Yocto's PKGD, is not rebuilt
-    from scratch on the next run.
+    One ``sorto inject-many`` process marks the whole tree, in parallel: a
+    ``sorto inject`` per file spent most of its time starting Python.  It
+    checks every policy before the first file is touched, so a policy that
+    does not validate stops the recipe (the message names the file and the
+    field) and leaves the tree as it was: Buildroot's target folder, unlike
+    Yocto's PKGD, is not rebuilt from scratch on the next run.  Hard links
+    are marked once and linked again; owner, capabilities and timestamps
+    are restored after the rename.
     """
     root = pathlib.Path(root)
     report = Report()
     plan = [(rels, *find_policy(rels[0], cfg)) for rels in sorted(_candidates(root, cfg, report).values())]
-    checked: set[pathlib.Path] = set()
-    for rels, policy, _ in plan:
-        if policy not in checked:
-            _check_policy(policy, rels[0], cfg, run)
-            checked.add(policy)
+    if not plan:
+        return report
+    saved = {rels[0]: _Saved.of(root / rels[0]) for rels, _, _ in plan}
+    lines = "".join(f"{os.path.abspath(root / rels[0])}\t{os.path.abspath(policy)}\n" for rels, policy, _ in plan)
+    cmd = [cfg.sorto, "inject-many", "-", "--objcopy", cfg.objcopy, "--quiet"]
+    proc = _run_tool(cmd, cfg, run, stdin=lines)
+    for first, kept in saved.items():  # also after a failure: the files it did mark keep their owner
+        kept.restore(root / first)
+    if proc.returncode != 0:
+        # name the files as they are in the image (/usr/bin/x), not by the build folder's path
+        raise SortoLayerError(_failure(proc).replace(os.path.abspath(root) + os.sep, "/"))
     for rels, policy, is_default in plan:
         first, others = rels[0], rels[1:]
-        _inject_one(root / first, policy, cfg, run)
         for other in others:
             link = root / other
             link.unlink()
