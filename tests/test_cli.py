@@ -178,3 +178,26 @@ def test_record_written_is_the_encoding(hello: Path) -> None:
     from sorto import elfsection
 
     assert elfsection.read_section(hello) == codec.encode(policy.load(DEMO))
+
+
+def test_inject_writes_what_objcopy_add_and_update_write(hello: Path, tmp_path: Path) -> None:
+    """inject runs objcopy --remove-section --add-section: byte for byte --add-section on an unmarked
+    file and --update-section on a marked one."""
+    oc = "arm-linux-gnueabihf-objcopy"
+    sec = ".elf_hook_module_data"
+    record = tmp_path / "record"
+    record.write_bytes(codec.encode(policy.load(DEMO)))
+    added = tmp_path / "added"
+    subprocess.run([oc, "--add-section", f"{sec}={record}", "--set-section-flags", f"{sec}=readonly,contents",
+                    str(hello), str(added)], check=True)
+    plain = tmp_path / "plain"
+    shutil.copy2(hello, plain)
+    assert sorto("inject", str(plain), "--policy", str(DEMO), "-q").returncode == 0
+    assert sha(plain) == sha(added)
+    other = tmp_path / "other.yaml"
+    other.write_text("version: 1\nsched:\n  policy: rr\n  priority: 3\n")
+    record.write_bytes(codec.encode(policy.load(other)))
+    updated = tmp_path / "updated"
+    subprocess.run([oc, "--update-section", f"{sec}={record}", str(added), str(updated)], check=True)
+    assert sorto("inject", str(plain), "--policy", str(other), "-q").returncode == 0
+    assert sha(plain) == sha(updated)

@@ -192,7 +192,7 @@ def test_inject_show_verify_need_neither_jsonschema_nor_jinja2(arm_hello: Path, 
         "from sorto.cli import main\n"
         "sys.exit(main(sys.argv[1:]))\n")
     run = [sys.executable, "-c", code]
-    inject = subprocess.run([*run, "inject", str(arm_hello), "--policy", str(EXAMPLES / "demo-policy.yaml"),
+    inject = subprocess.run([*run, "inject", str(arm_hello), "--policy", str(EVERY_FIELD),
                              "-o", str(out)], capture_output=True, text=True)
     assert inject.returncode == 0, inject.stderr
     show = subprocess.run([*run, "show", "--json", str(out)], capture_output=True, text=True)

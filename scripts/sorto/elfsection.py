@@ -93,8 +93,8 @@ def read_section(path: str | Path) -> bytes | None:
         fh.close()
 
 
-def find_objcopy(path: Path, override: str | None = None) -> list[str]:
-    """Pick the objcopy command for the file's machine.
+def find_objcopy(path: Path, override: str | None = None, mach: str | None = None) -> list[str]:
+    """Pick the objcopy command for the file's machine (``mach``, read from ``path`` if not given).
 
     ``override`` (``--objcopy``) wins, then ``$OBJCOPY`` as Yocto exports it,
     then the Debian cross toolchain name for the machine.
@@ -105,7 +105,7 @@ def find_objcopy(path: Path, override: str | None = None) -> list[str]:
             if not shutil.which(argv[0]):
                 raise SortoError(f"{path}: objcopy '{argv[0]}' not found")
             return argv
-    mach = machine(path)
+    mach = mach or machine(path)
     for name in OBJCOPY_BY_MACHINE.get(mach, []):
         if shutil.which(name):
             return [name]
@@ -121,8 +121,16 @@ def write_section(path: str | Path, record: bytes, output: str | Path | None = N
     """Add or replace the metadata section; atomically write ``output`` (default: in place)."""
     src = Path(path)
     dst = Path(output) if output else src
-    existing = read_section(src)  # also validates that src is a readable ELF
-    argv = find_objcopy(src, objcopy)
+    # Only the ELF header is read first (a truncated or foreign file fails
+    # here, with a clear message): whether the section exists does not matter,
+    # as objcopy removes it before adding it again, and the one full read of
+    # the sections is the check of objcopy's output below.
+    elf, fh = _open_elf(src)
+    try:
+        mach = str(elf["e_machine"])
+    finally:
+        fh.close()
+    argv = find_objcopy(src, objcopy, mach)
     try:
         st = src.stat()
     except OSError as exc:
@@ -139,12 +147,11 @@ def write_section(path: str | Path, record: bytes, output: str | Path | None = N
         blob = Path(tmpd) / "record.bin"
         blob.write_bytes(record)
         tmp_out = Path(tmpd) / "out.elf"
-        flags = f"{F.SECTION_NAME}=readonly,contents"
-        if existing is None:
-            cmd = [*argv, "--add-section", f"{F.SECTION_NAME}={blob}", "--set-section-flags", flags]
-        else:
-            cmd = [*argv, "--update-section", f"{F.SECTION_NAME}={blob}"]
-        cmd += [str(src), str(tmp_out)]
+        # --remove-section then --add-section: the same bytes as --update-section
+        # on a marked file and as a plain --add-section on an unmarked one
+        # (tests/test_cli.py), so one command serves both.
+        cmd = [*argv, "--remove-section", F.SECTION_NAME, "--add-section", f"{F.SECTION_NAME}={blob}",
+               "--set-section-flags", f"{F.SECTION_NAME}=readonly,contents", str(src), str(tmp_out)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             msg = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]

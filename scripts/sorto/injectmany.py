@@ -6,8 +6,10 @@ once per file costs a Python start-up and its imports per file (about 300 ms,
 post-build script) hand the whole plan to this command instead: each
 distinct policy is loaded and encoded once, every policy is checked before
 the first file is touched (bad input leaves the tree as it was), and the
-files are written by a pool of threads, each one ``objcopy`` child at a time
-(the threads wait on their children, so they run in parallel despite the GIL).
+files are written by a pool of worker processes, one per CPU: besides its
+``objcopy`` child each file costs a read of its sections with pyelftools
+(the check of what objcopy wrote), pure Python that threads would serialise
+on the GIL.
 
 A plan is a text file (or ``-`` for stdin) with one ``BINARY<TAB>POLICY``
 pair per line; relative paths are relative to the current directory.
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,36 +67,46 @@ def encode_policies(jobs: Iterable[Job]) -> dict[Path, bytes]:
 
 
 def default_jobs() -> int:
-    """Threads: one per CPU this process may run on (the children do the work)."""
+    """Workers: one per CPU this process may run on."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
 
 
-def run(jobs: list[Job], objcopy: str | None = None, threads: int | None = None) -> list[Path]:
+def run(jobs: list[Job], objcopy: str | None = None, workers: int | None = None) -> list[Path]:
     """Mark every job's binary; return the written paths in plan order.
 
     All policies are encoded before any file is written.  Files are written
     in parallel, each atomically (``elfsection.write_section``); on a failure
     the remaining files are still attempted, and the error of the first
-    failing plan line is raised, naming it, so one bad file does not hide
-    behind another and a rerun starts from a tree where every file is whole.
+    failing plan line is raised, so one bad file does not hide behind another
+    and every file is left whole, marked or as it was.
     """
     records = encode_policies(jobs)
-
-    def one(job: Job) -> Path:
-        return elfsection.write_section(job.binary, records[job.policy], objcopy=objcopy)
-
+    workers = min(workers or default_jobs(), len(jobs)) or 1
     errors: list[SortoError] = []
     done: list[Path] = []
-    with ThreadPoolExecutor(max_workers=threads or default_jobs()) as pool:
-        for fut in [pool.submit(one, job) for job in jobs]:
-            try:
-                done.append(fut.result())
-            except SortoError as exc:
-                errors.append(exc)
+    if workers == 1:
+        results = [_call(job, records[job.policy], objcopy) for job in jobs]
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(_call, job, records[job.policy], objcopy) for job in jobs]
+            results = [f.result() for f in futures]
+    for res in results:
+        if isinstance(res, SortoError):
+            errors.append(res)
+        else:
+            done.append(res)
     if errors:
         more = f" (and {len(errors) - 1} more failed)" if len(errors) > 1 else ""
         raise SortoError(f"{errors[0]}{more}") from errors[0]
     return done
+
+
+def _call(job: Job, record: bytes, objcopy: str | None) -> Path | SortoError:
+    """One file, in a worker: a failure comes back as a value (it pickles; a traceback need not)."""
+    try:
+        return elfsection.write_section(job.binary, record, objcopy=objcopy)
+    except SortoError as exc:
+        return SortoError(str(exc))
