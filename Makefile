@@ -20,7 +20,8 @@ help:
 	@echo "              measure without/with metadata and against chrt + taskset, report (sorto optimize)"
 	@echo "make test   - run every test (unit, C decoder + short fuzz, patches, QEMU guests 6.12 and 6.1, the kernel-path tests also on the scratchpad guest)"
 	@echo "make bench  - exec overhead, policy effect (faults, wake-up latency), parse throughput vs a naive parser,"
-	@echo "              scratchpad effect (kernel fetches and L1I misses served from SRAM, QEMU plugins)"
+	@echo "              scratchpad effect (kernel fetches and L1I misses served from SRAM, QEMU plugins),"
+	@echo "              marking a tree of Debian armhf executables vs an objcopy loop, sorto start-up"
 	@echo "make lint   - ruff, checkpatch --strict on every patch series and the module"
 	@echo "make fuzz   - long libFuzzer run of the record decoder (FUZZ_TIME=$(FUZZ_TIME) s)"
 
@@ -55,6 +56,7 @@ bench: deps
 	$(PY) scripts/bench/policy_effect.py
 	$(PY) scripts/bench/parse_throughput.py
 	$(PY) scripts/bench/scratchpad_effect.py
+	$(PY) scripts/bench/mark_tree.py
 
 lint: deps
 	$(VENV)/bin/ruff check scripts tests
