@@ -3,9 +3,10 @@
 One run of `make demo`'s loop (cyclictest beside hackbench and a virtio RNG
 reader, one round) per kernel: the trace manifest's digest is in the policy's
 profile, the policy is in the marked binary, the kernel's record of the
-marked run carries the same digest and every action applied, the marked
-load's record says SCHED_IDLE was applied, and the report and results hold
-both sides.  Gains are `make bench`'s and the demo's, never asserted here.
+marked run carries the same digest and every action applied, the load is
+marked exactly when its evidence says so (and then the kernel's record says
+SCHED_BATCH was applied), and the report and results hold both sides.
+Gains are `make bench`'s and the demo's, never asserted here.
 """
 
 from __future__ import annotations
@@ -43,11 +44,25 @@ def test_loop_on_cyclictest(release_art, tmp_path: Path, capsys: pytest.CaptureF
     assert all(a["result"] == "applied" for a in rec["actions"]), rec["actions"]
     # (whether the virtio interrupt is deferred depends on whether it preempted cyclictest twice in the
     # profile: seen in some runs, not in others, so not asserted)
-    # the load that held the CPU while cyclictest waited got SCHED_BATCH nice 19, and the kernel applied it
+    # The load's decision follows its evidence (how long it held the CPU while cyclictest waited; that
+    # share varies between runs, from under 1% to over 10%), and the marking and the kernel follow the
+    # decision: SCHED_BATCH nice 19 -> a marked copy and the kernel's record of it; "other" -> no copy.
     hb = next(ld for ld in res["loads"] if ld["command"].startswith("hackbench"))
-    assert hb["marked"] and hb["policy"]["sched"] == {"policy": "batch", "nice": 19}, hb
-    hb_actions = hb["kernel_records"][0]["actions"]
-    assert {(a["kind"], a["result"], a["applied"].split(":")[0]) for a in hb_actions} == {("sched", "applied", "batch")}
+    # (the policy file as written: policy.load drops the evidence)
+    hb_ev = json.loads((out / "policy-hackbench.json").read_text())["evidence"]["sched"]
+    assert hb_ev["status"] == "decided" and hb_ev["latency_sensitive"] == "cyclictest", hb_ev
+    if hb_ev["share"] >= hb_ev["threshold_share"] and hb_ev["victim_wait_us"] > 0:
+        assert hb["marked"] and hb["policy"]["sched"] == {"policy": "batch", "nice": 19}, hb
+        hb_pol = codec.decode(codec.encode(policy.load(out / "policy-hackbench.json")))
+        assert codec.decode(elfsection.read_section(out / "bin" / "hackbench")) == hb_pol
+        hb_actions = hb["kernel_records"][0]["actions"]
+        assert {(a["kind"], a["result"], a["applied"].split(":")[0]) for a in hb_actions} == {
+            ("sched", "applied", "batch")
+        }
+    else:
+        assert hb["policy"]["sched"] == {"policy": "other"}, hb
+        assert not hb["marked"] and hb["kernel_records"] == [] and not (out / "bin" / "hackbench").exists(), hb
+        assert "< --background-share" in hb["decision"] or "never waited" in hb["decision"], hb
     assert not next(ld for ld in res["loads"] if ld["command"].startswith("cat"))["marked"]
     # both sides measured, and reported
     assert res["sides"] == ["without metadata", "chrt -f 80 taskset -c 0", "with metadata"]
