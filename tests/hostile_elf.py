@@ -334,7 +334,7 @@ def generate(base_bytes: bytes, record: bytes, big_record: bytes) -> list[Case]:
     add("record-one-byte", _replace_section(base, b"S"), "found", decodes=False)
     # -- the tail buffer: tables at, across and past its edges, offsets that wrap
     for name, e, status, _path in _tail_cases(base):
-        add(name, e, status)
+        add(name, e, status, decodes=True if status == "found" else None)
     # -- corruption that the ELF loader itself rejects before we look
     add("phnum-zero", base.copy().set16(EHDR_PHNUM, 0), None, runs=False)
     add("phoff-past-eof", base.copy().set32(EHDR_PHOFF, 0x7FFFFFF0), None, runs=False)
