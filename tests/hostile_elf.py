@@ -8,6 +8,12 @@ record inside it.  Each case says what the kernel must report for it
 legitimately depends on more than our parser (random corruption), and
 whether the program must still run (``runs``).  The seeded random cases use
 their own ``random.Random``, so the corpus is the same on every run.
+
+The kernel reads the section header table, and the bytes before it where
+``.shstrtab`` usually lies, in one read into a fixed tail buffer and takes
+the rest of the bounded path only when the tables do not fit;
+:func:`kernel_lookup` is a Python reference of that lookup, which the host
+tests hold every determined case to and which says which path a case takes.
 """
 
 from __future__ import annotations
@@ -101,6 +107,68 @@ class Elf32:
 
 _SH = {"name": 0, "type": 4, "flags": 8, "addr": 12, "offset": 16, "size": 20, "link": 24, "info": 28}
 
+# The kernel's bounds (include/linux/elf_hook.h) and tail buffer (fs/binfmt_elf_hook.c).
+MAX_SHNUM, MAX_STRTAB, MAX_DATA = 1024, 65536, 4096
+TAIL_SHNUM, TAIL_BEFORE = 48, 512
+TAIL_SIZE = TAIL_SHNUM * SHDR_SIZE + TAIL_BEFORE
+SHN_UNDEF = 0
+
+
+def kernel_lookup(data: bytes) -> tuple[str, str]:
+    """What elf_hook_find() makes of an ELF32 file: (status, path).
+
+    status is ``found``, ``no_section`` or ``malformed``; path is ``tail``
+    (one read: the table and .shstrtab from the tail buffer), ``tail+strtab``
+    (the table from the tail buffer, .shstrtab read on its own), ``alloc``
+    (a table too large for the tail buffer, read into a buffer of its own)
+    or ``none`` (decided from the ELF header alone).
+    """
+    e = Elf32(data)
+    fsize = len(data)
+    shoff, shnum, shstrndx = e.shoff, e.shnum, e.shstrndx
+    if not shoff or not shnum:
+        return "no_section", "none"
+    if e.u16(EHDR_SHENTSIZE) != SHDR_SIZE or shnum > MAX_SHNUM:
+        return "malformed", "none"
+    if shstrndx == SHN_UNDEF:
+        return "no_section", "none"
+    if shstrndx >= shnum:
+        return "malformed", "none"
+    tblsize = shnum * SHDR_SIZE
+    if shoff + tblsize > fsize:
+        return "malformed", "none"
+    if tblsize <= TAIL_SIZE:
+        before = min(shoff, TAIL_SIZE - tblsize, TAIL_BEFORE) // 8 * 8
+        path = "tail"
+    else:
+        before, path = 0, "alloc"
+    winoff, winlen = shoff - before, before + tblsize
+
+    def sh(i: int, field: str) -> int:
+        return struct.unpack_from("<I", data, shoff + i * SHDR_SIZE + _SH[field])[0]
+
+    if sh(shstrndx, "type") != SHT_STRTAB or sh(shstrndx, "size") > MAX_STRTAB:
+        return "malformed", path
+    stroff, strsize = sh(shstrndx, "offset"), sh(shstrndx, "size")
+    if stroff + strsize > fsize:
+        return "malformed", path
+    if strsize < len(NAME) + 1:
+        return "no_section", path
+    if not (winoff <= stroff and strsize <= winlen - (stroff - winoff)):
+        path = "tail+strtab" if path == "tail" else path
+    strtab = data[stroff:stroff + strsize]
+    hits = [i for i in range(shnum) if strtab[sh(i, "name"):sh(i, "name") + len(NAME) + 1] == NAME + b"\0"]
+    if len(hits) > 1:
+        return "malformed", path
+    if not hits:
+        return "no_section", path
+    k = hits[0]
+    if sh(k, "type") != SHT_PROGBITS or not 1 <= sh(k, "size") <= MAX_DATA:
+        return "malformed", path
+    if sh(k, "offset") + sh(k, "size") > fsize:
+        return "malformed", path
+    return "found", path
+
 
 def reseal(rec: bytes | bytearray) -> bytes:
     """Return ``rec`` with its CRC recomputed, so a corruption reaches the checks behind the CRC."""
@@ -118,6 +186,72 @@ def _replace_section(base: Elf32, payload: bytes) -> Elf32:
     e.b += payload
     e.set_sh(k, "offset", off).set_sh(k, "size", len(payload))
     return e
+
+
+def _move_tables(base: Elf32, extra: int = 0, gap: int = 0, strtab_after: bool = False, pad: int = 0) -> Elf32:
+    """Append copies of .shstrtab and the section header table to the file and point the headers at them.
+
+    ``extra`` null section headers end the table; ``gap`` zero bytes separate .shstrtab's end from
+    the table (with ``strtab_after``, the table's end from .shstrtab); ``pad`` zero bytes come first,
+    to move the table off its alignment.  The old copies stay where they were, unreferenced.
+    """
+    st = base.shstrndx
+    so, ss = base.sh(st, "offset"), base.sh(st, "size")
+    strtab = bytes(base.b[so:so + ss])
+    table = bytes(base.b[base.shoff:base.shoff + SHDR_SIZE * base.shnum]) + bytes(SHDR_SIZE * extra)
+    e = base.copy()
+    e.b += bytes(pad)
+    if strtab_after:
+        shoff = len(e.b)
+        e.b += table + bytes(gap)
+        stoff = len(e.b)
+        e.b += strtab
+    else:
+        stoff = len(e.b)
+        e.b += strtab + bytes(gap)
+        shoff = len(e.b)
+        e.b += table
+    e.set32(EHDR_SHOFF, shoff).set16(EHDR_SHNUM, base.shnum + extra)
+    return e.set_sh(st, "offset", stoff)
+
+
+def _tail_cases(base: Elf32) -> list[tuple[str, Elf32, str, str]]:
+    """Cases aimed at the tail buffer: (name, file, kernel status, path the kernel takes)."""
+    st = base.shstrndx
+    ss = base.sh(st, "size")
+    out = []
+    # .shstrtab right before the table, filling the bytes read before it exactly, then one byte more
+    fill = TAIL_BEFORE - ss
+    out.append(("tail-strtab-fills-before", _move_tables(base, gap=fill), "found", "tail"))
+    out.append(("tail-strtab-straddles-before", _move_tables(base, gap=fill + 1), "found", "tail+strtab"))
+    # The largest table whose buffer still has room for .shstrtab before it, and one header more
+    fits = max(n for n in range(base.shnum, TAIL_SIZE // SHDR_SIZE + 1)
+               if (TAIL_SIZE - n * SHDR_SIZE) // 8 * 8 >= ss)
+    out.append(("tail-strtab-fits-cap", _move_tables(base, extra=fits - base.shnum), "found", "tail"))
+    out.append(("tail-strtab-over-cap", _move_tables(base, extra=fits + 1 - base.shnum), "found", "tail+strtab"))
+    # The largest table the buffer holds (no room before it), and one header more than that
+    most = TAIL_SIZE // SHDR_SIZE
+    out.append(("tail-table-at-cap", _move_tables(base, extra=most - base.shnum), "found", "tail+strtab"))
+    out.append(("tail-table-over-cap", _move_tables(base, extra=most + 1 - base.shnum), "found", "alloc"))
+    # .shstrtab after the table, and the table at an odd offset
+    out.append(("tail-strtab-after-table", _move_tables(base, strtab_after=True), "found", "tail+strtab"))
+    out.append(("tail-table-odd-offset", _move_tables(base, pad=1), "found", "tail"))
+    # .shstrtab inside the table that was read: its bytes name nothing
+    end = base.shoff + SHDR_SIZE * base.shnum
+    out.append(("tail-strtab-in-table", base.copy().set_sh(st, "offset", base.shoff + SHDR_SIZE), "no_section",
+                "tail"))
+    out.append(("tail-strtab-ends-at-eof", base.copy().set_sh(st, "offset", end - ss), "no_section", "tail"))
+    out.append(("tail-strtab-one-past-eof", base.copy().set_sh(st, "offset", end - ss + 1), "malformed", "tail"))
+    # A table just past the ELF header, fewer bytes before it than the buffer has room for
+    out.append(("tail-shoff-in-header", base.copy().set32(EHDR_SHOFF, 4), "malformed", "tail"))
+    # Offsets that wrap when added in 32 bits, landing inside the file
+    out.append(("shoff-wraps-32", base.copy().set32(EHDR_SHOFF, (1 << 32) - SHDR_SIZE), "malformed", "none"))
+    k = base.index_of(NAME)
+    out.append(("strtab-offset-wraps-32", base.copy().set_sh(st, "offset", 0xFFFFFF00).set_sh(st, "size", 0x200),
+                "malformed", "tail"))
+    out.append(("offset-wraps-32", base.copy().set_sh(k, "offset", 0xFFFFFFF8).set_sh(k, "size", 0x10),
+                "malformed", "tail"))
+    return out
 
 
 def generate(base_bytes: bytes, record: bytes, big_record: bytes) -> list[Case]:
@@ -198,6 +332,9 @@ def generate(base_bytes: bytes, record: bytes, big_record: bytes) -> list[Case]:
     struct.pack_into("<H", bad, 8, 0xFFFF)
     add("record-total-lies", _replace_section(base, reseal(bad)), "found", decodes=False)
     add("record-one-byte", _replace_section(base, b"S"), "found", decodes=False)
+    # -- the tail buffer: tables at, across and past its edges, offsets that wrap
+    for name, e, status, _path in _tail_cases(base):
+        add(name, e, status, decodes=True if status == "found" else None)
     # -- corruption that the ELF loader itself rejects before we look
     add("phnum-zero", base.copy().set16(EHDR_PHNUM, 0), None, runs=False)
     add("phoff-past-eof", base.copy().set32(EHDR_PHOFF, 0x7FFFFFF0), None, runs=False)

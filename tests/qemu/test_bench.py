@@ -21,12 +21,25 @@ def load_bench(name: str):
 
 def test_exec_overhead_bench_runs(release_art, capsys: pytest.CaptureFixture[str]) -> None:
     mod = load_bench("exec_overhead")
-    assert mod.main(["--kernel", release_art.kernel_series, "--execs", "5", "--rounds", "1"]) == 0
+    assert mod.main(["--kernel", release_art.kernel_series, "--flavour", "release", "--execs", "5",
+                     "--rounds", "2"]) == 0
     out = capsys.readouterr().out
     rows = {line.split("  ")[0]: line for line in out.splitlines()}
-    for case in ("no hook registered", "hook, no section", "hook, with section"):
+    for case in ("no hook registered", "hook, no section", "hook, empty policy", "hook, every-field policy"):
         assert case in rows, out
-    assert rows["no hook registered"].split()[-2] == "1.000"
+    # min ns, median ns, then the ratios of min and median to the no-hook case
+    assert rows["no hook registered"].split()[-3:-1] == ["1.000", "1.000"], out
+    for step in ("finding no section", "reading an empty policy", "what the policy asks for"):
+        assert f"  {step} (" in out, out
+
+
+def test_exec_overhead_rounds_interleave() -> None:
+    mod = load_bench("exec_overhead")
+    orders = [mod.round_order(r) for r in range(6)]
+    assert all(sorted(o) == sorted(mod.CASES) for o in orders)
+    # the module is unloaded first, then last; each hook case leads a round in turn
+    assert [o.index(mod.NO_HOOK) for o in orders[:2]] == [0, 3]
+    assert {next(c for c in o if c != mod.NO_HOOK) for o in orders} == set(mod.CASES) - {mod.NO_HOOK}
 
 
 def test_policy_effect_bench_runs(release_art, capsys: pytest.CaptureFixture[str]) -> None:
