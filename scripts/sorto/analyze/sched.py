@@ -132,9 +132,8 @@ def decide_background(evs: list[Event] | None, victim_pids: set[int], victim: st
     A program whose tasks held the CPU for at least ``background_share`` of
     the time the latency-sensitive program waited gets ``SCHED_BATCH`` at
     nice 19: the least weight a normal task can have, and its wake-ups never
-    preempt; this works whatever the latency-sensitive program does to its
-    own policy (cyclictest resets its measuring thread to SCHED_OTHER), and
-    lowering a program's priority needs no privilege.  Otherwise ``other``.
+    preempt; this works whatever class the latency-sensitive program runs
+    in, and lowering a program's priority needs no privilege.  Otherwise ``other``.
     Why not ``SCHED_IDLE``: in one guest run it left cyclictest's maximum
     latency at 69.8 ms.  Neither has been shown to help cyclictest under
     hackbench on the one-CPU -icount guest (docs/optimize.md).
@@ -173,9 +172,12 @@ def own_policy_calls(tables: list[Table]) -> list[dict[str, Any]]:
     """Successful calls by which the traced program set its own scheduling, from strace logs.
 
     A policy's ``sched`` entry is applied at exec; a program that then sets
-    its own (cyclictest resets its measuring thread to SCHED_OTHER when run
-    without -p) undoes it for the threads it sets.  The evidence says so,
-    so that a reader of the policy knows the entry is not the last word.
+    its own class undoes it for the threads it sets.  The evidence says so,
+    so that a reader of the policy knows the entry may not be the last word.
+    Such calls can also follow the class the program was started in:
+    cyclictest without -p, traced in SCHED_OTHER, puts its threads in
+    SCHED_OTHER, yet started in SCHED_FIFO (chrt, or the entry at exec) its
+    measuring thread runs real-time (docs/optimize.md).
     """
     out = []
     for t in tables:
