@@ -125,11 +125,7 @@ def write_section(path: str | Path, record: bytes, output: str | Path | None = N
     # here, with a clear message): whether the section exists does not matter,
     # as objcopy removes it before adding it again, and the one full read of
     # the sections is the check of objcopy's output below.
-    elf, fh = _open_elf(src)
-    try:
-        mach = str(elf["e_machine"])
-    finally:
-        fh.close()
+    mach = machine(src)
     argv = find_objcopy(src, objcopy, mach)
     try:
         st = src.stat()
