@@ -398,6 +398,21 @@ def test_truncated_last_line_gives_flagged_partial(tmp_path: Path, capsys: pytes
     policy.validate(pol)
 
 
+def test_ring_overrun_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = tmp_path / "t"
+    shutil.copytree(GUEST, d)
+    m = json.loads((d / "manifest.json").read_text())
+    for t in m["tracers"]:
+        if t["tracer"] == "events":
+            t["ring_overrun"] = 4074
+    (d / "manifest.json").write_text(json.dumps(m))
+    rc, _ = run(["analyze", str(d), "-o", str(tmp_path / "p.json"), "-q"], capsys)
+    assert rc == 0
+    info = json.loads((tmp_path / "p.json").read_text())["evidence"]["info"]
+    kb = m["settings"]["buffer_size_kb"]
+    assert f"ftrace_events.txt: the ring buffer ({kb} KiB per CPU) overwrote 4074 events" in " ".join(info)
+
+
 def test_mixed_log_stops_with_file_and_line_unless_lenient(tmp_path: Path,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     d = tmp_path / "t"

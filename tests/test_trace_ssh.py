@@ -93,6 +93,8 @@ def test_trace_over_ssh(sshd: dict, tmp_path: Path) -> None:
             assert t["reason"], t
     for name in ("events", "strace_summary", "strace_timestamps", "perf_script", "perf_sched", "memory"):
         assert status[name]["status"] == "ok", status[name]
+    # The host's per-CPU ring buffer stats were read: a count, not a guess.
+    assert isinstance(status["events"]["ring_overrun"], int) and status["events"]["ring_overrun"] >= 0
     assert "work-done" in (out / "command_output.txt").read_text()
     for f in m["files"]:
         assert sha256(out / f["name"]) == f["sha256"]

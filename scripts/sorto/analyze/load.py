@@ -215,7 +215,13 @@ def _check_manifest(data: TraceData) -> None:
             data.flag(f"{name}: listed in {MANIFEST} but missing")
         elif name in read and f.get("sha256") and read[name] != f["sha256"]:
             data.flag(f"{name}: sha256 differs from {MANIFEST} (file changed after the trace)")
+    kb = (data.manifest.get("settings") or {}).get("buffer_size_kb")
     for t in data.manifest.get("tracers", []) or []:
+        lost = t.get("ring_overrun") if isinstance(t, dict) else None
+        if isinstance(lost, int) and not isinstance(lost, bool) and lost > 0:
+            names = ", ".join(str(log.get("file")) for log in t.get("logs") or [] if isinstance(log, dict))
+            data.info.append(f"{names}: the ring buffer ({kb} KiB per CPU) overwrote {lost} events: the log holds "
+                             "the end of the run only (sorto trace --buffer-kb)")
         for log in (t.get("logs") or []) if isinstance(t, dict) else []:
             if isinstance(log, dict) and log.get("truncated"):
                 data.info.append(f"{log.get('file')}: cut at {log.get('lines')} of {log.get('guest_lines')} lines "

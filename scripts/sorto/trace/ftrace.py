@@ -135,6 +135,18 @@ def read_line(guest_file: str, max_lines: int) -> str:
             "else echo missing; echo SORTO-CUT; fi")
 
 
+def overrun_line() -> str:
+    """One line printing each CPU ring buffer's ``overrun:`` count (events overwritten since the reset)."""
+    return f"cat {T}/per_cpu/cpu*/stats 2>/dev/null | grep '^overrun:'; true"
+
+
+def parse_overrun(text: str) -> int | None:
+    """Sum ``overrun_line``'s counts over the CPUs; None when the kernel printed none (no per-CPU stats)."""
+    counts = [int(ln.split(":", 1)[1]) for ln in text.splitlines()
+              if ln.startswith("overrun:") and ln.split(":", 1)[1].strip().isdigit()]
+    return sum(counts) if counts else None
+
+
 def split_read(text: str) -> tuple[int, str]:
     """Split ``read_line`` output into (total lines in the guest file, text brought home); -1 if missing."""
     count, sep, body = text.partition("SORTO-CUT\n")
