@@ -9,7 +9,9 @@ import pytest
 
 from sorto import cli
 from sorto.errors import SortoError
-from sorto.optimize import loop, measure
+from sorto.optimize import loop, measure, summary
+
+REPO = Path(__file__).resolve().parents[1]
 
 # cyclictest 2.4 -q, two threads (the shape rt-tests prints; values from a guest run)
 CYCLICTEST_OUT = """# /dev/cpu_dma_latency set to 0us
@@ -118,3 +120,17 @@ def test_a_program_that_sets_its_own_policy_is_noted(tmp_path: Path) -> None:
     assert [c["call"] for c in ev["sets_own_policy"]] == ["sched_setscheduler(0, SCHED_FIFO, [1])",
                                                           "sched_setscheduler(0, SCHED_OTHER, [0])"]
     assert "sets its own scheduling" in ev["reason"]
+
+
+def test_summary_says_when_a_load_policy_was_not_injected() -> None:
+    # The results of the run kept in examples/ (its load was marked), as a run without --mark-loads
+    # would have them: the load's policy decided and written, no marked copy.
+    res = json.loads((REPO / "examples" / "cyclictest" / "results.json").read_text())
+    hb = next(ld for ld in res["loads"] if ld["command"].startswith("hackbench"))
+    assert hb["marked"] and hb["policy"]["sched"]["policy"] == "batch"
+    text = summary.words(res)
+    assert f"The load `{hb['command']}` was marked too" in text
+    hb["marked"], hb["kernel_records"] = False, []
+    text = summary.words(res)
+    assert "was marked too" not in text
+    assert f"The load `{hb['command']}` got a policy ({hb['decision']}); not injected (--mark-loads)." in text

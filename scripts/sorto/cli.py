@@ -202,7 +202,8 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
     opts = optimize.Options(argv=argv, out=Path(args.out), rounds=args.rounds, loads=args.load or [],
                             baselines=args.baseline or [], metrics=args.metric or [],
                             binary=Path(args.binary) if args.binary else None, module_args=args.module_args,
-                            sram_budget=args.sram_budget, trace_after=args.trace_after, timeout=args.timeout,
+                            sram_budget=args.sram_budget, trace_after=args.trace_after, mark_loads=args.mark_loads,
+                            timeout=args.timeout,
                             progress=not args.quiet)
     res = optimize.run(target, opts)
     print(summary.words(res))
@@ -481,8 +482,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run COMMAND on a target beside its --load programs and close the loop:\n"
         "  1. profile: COMMAND under every tracer of 'sorto trace' (OUT/trace-before)\n"
         "  2. decide: 'sorto analyze' makes COMMAND's policy (OUT/policy.json) and each load program's\n"
-        "     (--background-for: SCHED_BATCH nice 19 when it held the CPU while COMMAND waited)\n"
-        "  3. inject: the policies into copies of the executables (OUT/bin)\n"
+        "     (OUT/policy-PROG.json; --background-for: SCHED_BATCH nice 19 when it held the CPU while\n"
+        "     COMMAND waited)\n"
+        "  3. inject: COMMAND's policy into a copy of its executable (OUT/bin); with --mark-loads the\n"
+        "     loads' policies into theirs, run on the metadata side\n"
         "  4. measure: --rounds runs of each side in one session, interleaved and rotated: without metadata,\n"
         "     each --baseline (hand tuning), with metadata; read the kernel's record (action lines); with\n"
         "     --trace-after, trace the marked COMMAND too (OUT/trace-after)\n"
@@ -499,6 +502,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rounds", type=int, default=5, help="runs of each side (default 5)")
     s.add_argument("--load", action="append", metavar="CMD",
                    help="background load, restarted in a loop while COMMAND runs (repeatable)")
+    s.add_argument("--mark-loads", action="store_true",
+                   help="also inject the --load programs' policies (SCHED_BATCH nice 19 when one held the CPU "
+                   "while COMMAND waited) and run the marked loads on the metadata side; without it their "
+                   "policies are only written (policy-PROG.json)")
     s.add_argument("--baseline", action="append", metavar="PREFIX",
                    help="a hand-tuning side: a prefix ('chrt -f 80 taskset -c 0') or a template with {cmd} "
                    "(repeatable)")

@@ -42,12 +42,13 @@ def target(series: str, progress: bool = True) -> optimize.QemuTarget:
     return optimize.QemuTarget(kernel=series, qemu_args=list(QEMU_ARGS), progress=progress)
 
 
-def run(series: str, out: Path, rounds: int) -> int:
+def run(series: str, out: Path, rounds: int, opts: optimize.Options | None = None) -> int:
+    """Run the demo's loop (``opts``: the demo's options unless a test changes them) and print its summary."""
     if (out / "results.json").is_file():
         shutil.rmtree(out)  # the previous demo's output
     print(f"== sorto optimize --qemu --kernel {series} --rounds {rounds} --load '{LOADS[0]}' --load '{LOADS[1]}' "
           f"--baseline '{BASELINES[0]}' --module-args {MODULE_ARGS} -- {' '.join(COMMAND)}", flush=True)
-    res = optimize.run(target(series), options(out, rounds))
+    res = optimize.run(target(series), opts or options(out, rounds))
     print("\n== what changed")
     print(summary.words(res))
     print("\n== every side, min / median / max over the rounds")

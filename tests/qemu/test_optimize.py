@@ -11,6 +11,7 @@ Gains are `make bench`'s and the demo's, never asserted here.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -24,7 +25,9 @@ pytestmark = pytest.mark.qemu
 
 def test_loop_on_cyclictest(release_art, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "demo"
-    assert demo.run(release_art.kernel_series, out, rounds=1) == 0
+    # make demo's run, plus --mark-loads so that the loads' marking is exercised too
+    opts = dataclasses.replace(demo.options(out, rounds=1), mark_loads=True)
+    assert demo.run(release_art.kernel_series, out, rounds=1, opts=opts) == 0
     printed = capsys.readouterr().out
     res = json.loads((out / "results.json").read_text())
 

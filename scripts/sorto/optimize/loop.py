@@ -4,7 +4,8 @@
    (``sorto trace``'s passes), the logs land in ``trace-before/``;
 2. ``sorto analyze`` makes the application's policy, and each load program's
    (``--background-for``: its scheduling only), with their evidence;
-3. the policies are injected into copies of the executables (``bin/``);
+3. the application's policy is injected into a copy of its executable
+   (``bin/``), and with ``mark_loads`` the loads' policies into theirs;
 4. measure session: the application runs ``rounds`` times on each side
    (without metadata, each hand-tuning baseline, with metadata), the sides
    interleaved and rotated so that drift and order cannot favour one; each
@@ -54,6 +55,7 @@ class Options:
     sram_budget: int | None = None
     settle_s: float = 1.0
     trace_after: bool = False
+    mark_loads: bool = False
     timeout: float = 600.0
     progress: bool = True
 
@@ -192,7 +194,10 @@ def _run(target: Any, opts: Options, metrics: tuple[measure.Metric, ...], work: 
         comm = ld.exe.rsplit("/", 1)[-1]
         lpol_file = work / f"policy-{comm}.json"
         ld.policy = _analyze(before, lpol_file, None, 0, comm=comm, background_for=exe.rsplit("/", 1)[-1])
-        if ld.policy.get("sched", {}).get("policy", "other") != "other":
+        # The loads' policies are decided and written either way; they change other programs, and on
+        # the demo's guest demoting the load made the application's latency worse (docs/optimize.md),
+        # so they ride in the measured side only when asked for.
+        if opts.mark_loads and ld.policy.get("sched", {}).get("policy", "other") != "other":
             try:
                 ld.exe = target.resolve(ld.exe)
                 ld.host = target.host_copy(ld.exe)

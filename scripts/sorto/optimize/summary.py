@@ -126,6 +126,9 @@ def words(res: dict[str, Any]) -> str:
     for ld in res["loads"]:
         if ld["marked"]:
             lines.append(f"The load `{ld['command']}` was marked too: {ld['decision']}.")
+        elif ld["policy"] and ld["policy"]["sched"].get("policy", "other") != "other":
+            lines.append(f"The load `{ld['command']}` got a policy ({ld['decision']}); not injected "
+                         "(--mark-loads).")
     acts = res["kernel_record"]["actions"]
     done = sum(1 for a in acts if a.get("result") == "applied")
     lines.append(f"The kernel applied {done} of {len(acts)} actions at exec (action lines below).")
