@@ -78,22 +78,43 @@ class FtraceFunction(Parser):
                 yield (task.strip(), int(pid), int(tgid) if tgid and tgid.isdigit() else None, int(cpu), flags,
                        float(ts), fn, parent, no)
                 continue
-            if not text.strip() or _INFO.match(text):
-                continue
-            m = TRACE_LINE.match(text)
-            if not m:
-                ctx.bad(no, text, "not an ftrace function line")
-                continue
-            body = m.group("body")
-            f = _FUNC_BODY.match(body)
-            if f and f.group("parent") is not None:
-                yield _prefix(m) + (f.group("fn"), f.group("parent"), no)
-            elif _EVENT_BODY.match(body):
-                continue  # an event interleaved with the function trace: not a call
-            elif f:
-                yield _prefix(m) + (f.group("fn"), None, no)  # noprint-parent
-            else:
-                ctx.bad(no, text, "not an ftrace function line")
+            row = _function_other(ctx, no, text)
+            if row is not None:
+                yield row
+
+
+def function_row(ctx: Context, no: int, text: str) -> tuple[Any, ...] | None:
+    """The row of one line of a function trace, or None: FtraceFunction.rows for a single line.
+
+    The fast path (``fast.py``) sends here every line its kernel does not
+    take, so both paths share this code.
+    """
+    q = _FUNC_FAST.match(text)
+    if q:
+        task, pid, tgid, cpu, flags, ts, fn, parent = q.groups()
+        return (task.strip(), int(pid), int(tgid) if tgid and tgid.isdigit() else None, int(cpu), flags,
+                float(ts), fn, parent, no)
+    return _function_other(ctx, no, text)
+
+
+def _function_other(ctx: Context, no: int, text: str) -> tuple[Any, ...] | None:
+    """A function-trace line that is not the common ``FUNC <-PARENT`` shape: comment, event, no parent, bad."""
+    if not text.strip() or _INFO.match(text):
+        return None
+    m = TRACE_LINE.match(text)
+    if not m:
+        ctx.bad(no, text, "not an ftrace function line")
+        return None
+    body = m.group("body")
+    f = _FUNC_BODY.match(body)
+    if f and f.group("parent") is not None:
+        return _prefix(m) + (f.group("fn"), f.group("parent"), no)
+    if _EVENT_BODY.match(body):
+        return None  # an event interleaved with the function trace: not a call
+    if f:
+        return _prefix(m) + (f.group("fn"), None, no)  # noprint-parent
+    ctx.bad(no, text, "not an ftrace function line")
+    return None
 
 
 # ---------------------------------------------------------------------------

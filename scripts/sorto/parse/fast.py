@@ -1,0 +1,166 @@
+"""The fast path of ``sorto parse`` for ftrace ``function`` and ``function_graph`` logs.
+
+Why a second path: the reference parsers (``ftrace.py``) spend about 7 us a
+line in Python, 13 MB/s, and these two tracers write the biggest logs.  Here
+the file is memory-mapped and read in windows of ``WINDOW`` bytes by the
+compiled kernels of ``_kernels.py``, which write the CSV bytes of the rows
+straight into a reusable buffer.  Memory stays flat: one output buffer, and
+the pages of each window are dropped from the mapping (``MADV_DONTNEED``)
+once parsed, so the resident size does not grow with the file.
+
+The reference stays the definition of the output.  A kernel only takes the
+lines whose reading it reproduces exactly; any other line (non-ASCII, a
+field CSV would quote, an event, a malformed line, a number only Python
+prints right) comes back here and goes through the reference code of
+``ftrace.py`` with the same ``Context``, so strict mode fails with the same
+``FILE:LINE`` message and lenient mode counts the same lines.  For
+``function_graph``, whose rows depend on the calls still open per CPU, a
+line that would change that state outside the kernel hands the rest of the
+file, with the open calls, to the reference parser.
+
+Only CSV output goes this way: Parquet keeps its typed columns (an empty
+string and a null differ there) through the reference path.  numba is
+imported only here, and only for files of at least ``MIN_BYTES``, where its
+start-up (about half a second with the compiled kernels cached) pays off.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from .base import Context
+from .tables import TableWriter
+
+#: Bytes parsed per kernel call; also the granularity of dropping parsed pages.
+WINDOW = 8 << 20
+#: Smaller files go through the reference path: numba's start-up would cost more than it saves.
+MIN_BYTES = 16 << 20
+#: The types this module parses.
+TYPES = ("ftrace_function", "ftrace_function_graph")
+
+
+def available() -> bool:
+    """True when the compiled kernels can be used (numba installed and importable)."""
+    try:
+        from . import _kernels  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def wanted(kind: str, path: Path, fmt: str, engine: str) -> bool:
+    """Whether ``engine`` (``auto``, ``fast`` or ``python``) sends this file to the fast path."""
+    if engine == "python" or fmt != "csv" or kind not in TYPES:
+        return False
+    if engine == "fast":
+        return available()
+    try:
+        big = os.path.getsize(path) >= MIN_BYTES
+    except OSError:
+        return False
+    return big and available()
+
+
+def parse(kind: str, ctx: Context, writer: TableWriter) -> None:
+    """Write the table of ``ctx.path`` (of type ``kind``) through ``writer`` with the kernels."""
+    if os.path.getsize(ctx.path) == 0:
+        return
+    with open(ctx.path, "rb") as fh:
+        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        if kind == "ftrace_function":
+            _function(ctx, writer, mm)
+        else:
+            raise ValueError(kind)
+    finally:
+        try:
+            mm.close()
+        except BufferError:  # an array view of it is still referenced somewhere: the collector unmaps it
+            pass
+
+
+def _windows(mm: mmap.mmap) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of each window: whole lines, ``end`` just after a newline."""
+    complete = mm.rfind(b"\n") + 1
+    start = 0
+    while start < complete:
+        end = complete if start + WINDOW >= complete else mm.find(b"\n", start + WINDOW - 1) + 1
+        yield start, end
+        start = end
+
+
+def _drop(mm: mmap.mmap, upto: int, dropped: int) -> int:
+    """Release the mapping's pages below ``upto``: parsed bytes must not stay resident."""
+    upto -= upto % mmap.PAGESIZE
+    if upto > dropped:
+        mm.madvise(mmap.MADV_DONTNEED, dropped, upto - dropped)
+        return upto
+    return dropped
+
+
+def _run(mm: mmap.mmap, writer: TableWriter, kernel: Callable[..., int],
+         slow: Callable[[int, bytes, int], bool], args: tuple[Any, ...] = ()) -> tuple[int, int]:
+    """Drive ``kernel`` over the whole lines of ``mm``; return where it stopped (position, line number).
+
+    ``slow(no, raw, end)`` handles a line the kernel leaves to Python and
+    returns False to stop the parse there (a lone ``\\r``, or a hand-over).
+    """
+    import numpy as np
+
+    from . import _kernels as K
+
+    buf = np.frombuffer(mm, dtype=np.uint8)
+    out = np.empty(2 * WINDOW, dtype=np.uint8)
+    st = np.zeros(4, dtype=np.int64)
+    st[K.LINE] = 1
+    dropped = 0
+    try:
+        for _start, end in _windows(mm):
+            while st[K.POS] < end:
+                status = kernel(buf, end, st, out, *args)
+                if st[K.OUT]:
+                    writer.write_csv_bytes(out[:st[K.OUT]], int(st[K.ROWS]))
+                    st[K.OUT] = st[K.ROWS] = 0
+                if status == K.SLOW:
+                    pos, no = int(st[K.POS]), int(st[K.LINE])
+                    nl = mm.find(b"\n", pos)
+                    if not slow(no, mm[pos:nl], nl + 1):
+                        return nl + 1, no + 1
+                    st[K.POS] = nl + 1
+                    st[K.LINE] = no + 1
+            dropped = _drop(mm, int(st[K.POS]), dropped)
+        return int(st[K.POS]), int(st[K.LINE])
+    finally:
+        del buf
+
+
+def _tail(ctx: Context, mm: mmap.mmap, pos: int, no: int) -> None:
+    """The bytes after the last newline: a truncated last line, as ``Context.lines`` treats it."""
+    if pos < len(mm):
+        ctx.line_text(no, mm[pos:], last=True)
+
+
+def _function(ctx: Context, writer: TableWriter, mm: mmap.mmap) -> None:
+    from . import _kernels as K
+    from .ftrace import function_row
+
+    stopped = False
+
+    def slow(no: int, raw: bytes, _end: int) -> bool:
+        nonlocal stopped
+        text = ctx.line_text(no, raw)
+        if text is None:
+            stopped = True
+            return False
+        row = function_row(ctx, no, text)
+        if row is not None:
+            writer.write_csv_bytes(writer.render_csv([row]), 1)
+        return True
+
+    pos, no = _run(mm, writer, K.function_window, slow)
+    if not stopped:
+        _tail(ctx, mm, pos, no)
