@@ -1,0 +1,157 @@
+"""The fast path of ``sorto parse`` (sorto/parse/fast.py) against the reference parsers, byte for byte.
+
+The reference (``--engine python``) defines the output; the compiled kernels
+must write the same CSV bytes and report the same rows, skipped lines,
+partial flag and notes, and fail on the same line with the same message in
+strict mode.  Logs are generated: well-formed lines in every variant the
+regular expressions allow, plus the lines the kernels must hand back to
+Python (non-ASCII, fields CSV quotes, numbers only Python prints right,
+events, malformed lines, ``\\r``, a truncated last line).  Windows are made
+tiny so that window and buffer boundaries fall everywhere.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sorto.errors import SortoError
+from sorto.parse import fast, parse_file
+from sorto.parse.detect import detect
+
+from .test_parse_helpers import DATA
+
+pytestmark = pytest.mark.skipif(not fast.available(), reason="numba not installed")
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                           HealthCheck.function_scoped_fixture])
+
+
+def _run(path: Path, engine: str, lenient: bool) -> tuple[str, object]:
+    """Parse ``path`` with ``engine``: ("ok", (table bytes, result fields)) or ("error", message)."""
+    out = Path(tempfile.mkdtemp(prefix=f"sorto-fast-{engine}-"))
+    try:
+        res = parse_file(path, out, "csv", lenient, engine=engine)
+    except SortoError as exc:
+        return "error", str(exc)
+    table = Path(res.output).read_bytes()  # type: ignore[arg-type]
+    return "ok", (table, res.rows, res.skipped, res.partial, res.notes, res.type)
+
+
+def check_same(path: Path, kind: str) -> None:
+    """Both engines agree on ``path`` in strict and lenient mode."""
+    assert detect(path) == kind
+    for lenient in (False, True):
+        ref = _run(path, "python", lenient)
+        got = _run(path, "fast", lenient)
+        assert got == ref, (lenient, path.read_bytes()[:2000])
+
+
+@pytest.fixture(autouse=True)
+def tiny_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows of a few lines: every boundary case (full buffer, line longer than a window) happens."""
+    monkeypatch.setattr(fast, "WINDOW", 256)
+
+
+# --- ftrace function ------------------------------------------------------------------
+
+task = st.one_of(
+    st.from_regex(r"[A-Za-z<][A-Za-z0-9_./:>-]{0,14}", fullmatch=True),
+    st.sampled_from(["<idle>", "kworker/0:1-12", "a b", "x-1 [2]", "sh -c", "-", "a--3", "émoji✓", "co,mma",
+                     'quo"te', ""]),
+)
+num = st.one_of(st.integers(0, 4194304).map(str), st.sampled_from(["007", "0", "00"]))
+stamp = st.one_of(
+    st.integers(0, 10**9).map(lambda us: f"{us // 1000000:5d}.{us % 1000000:06d}"),
+    st.sampled_from(["0.000000", "0.000001", "0.00012", "0.0001", "10", "0010.500", "12345678901234.5",
+                     "1234567890123456.0", "99999999999999999.0", "0.0000", "1.23456789012345678",
+                     "123.4560000000000000001", "9007199254740993.0"]),
+)
+flags = st.sampled_from(["d.h..", "....", "dNs3.", ".....", "d..1", "dnh2.1", None, "abc", "abcdefg", "d:h.."])
+ident = st.from_regex(r"[a-z_][a-z0-9_.]{0,20}", fullmatch=True)
+fname = st.one_of(ident, st.sampled_from(["a<-b", "f,g", "ünï", "x\ty"]))
+
+
+@st.composite
+def function_line(draw: st.DrawFn) -> str:
+    """One line of a function trace: mostly calls, in every prefix variant, and the odd ones out."""
+    kind = draw(st.sampled_from(["call"] * 8 + ["tgid", "noparent", "event", "blank", "comment", "bad", "lost",
+                                                "spaces", "cr"]))
+    t, pid, c, fl, ts = draw(task), draw(num), draw(num), draw(flags), draw(stamp)
+    fn, parent = draw(fname), draw(fname)
+    tg = f"({draw(st.sampled_from(['  123', '-----', '0042', '1']))}) " if kind == "tgid" else ""
+    prefix = f"{t + '-' + pid:>16} {tg} [{c}] {fl + ' ' if fl else ''} {ts}: "
+    if kind == "noparent":
+        return prefix + fn
+    if kind == "event":
+        return prefix + f"sched_switch: prev_comm={t} prev_pid={pid}"
+    if kind == "blank":
+        return draw(st.sampled_from(["", "   "]))
+    if kind == "comment":
+        return draw(st.sampled_from(["# tracer: function", "#", "  # x-1 [0] .... 1.0: a <-b"]))
+    if kind == "bad":
+        return draw(st.sampled_from(["garbage", "x-1 [0] 1.0:", "x-1 [0] 1.0: a b c", "x-1 [z] 1.0: a <-b"]))
+    if kind == "lost":
+        return "CPU:1 [LOST 12 EVENTS]"
+    if kind == "spaces":
+        return prefix.replace(" ", "  ") + f"{fn}   <-{parent}   "
+    if kind == "cr":
+        return prefix + f"{fn} <-{parent}\r"
+    return prefix + f"{fn} <-{parent}"
+
+
+@SETTINGS
+@given(st.lists(function_line(), min_size=1, max_size=40), st.sampled_from(["\n", "", "cut", "\r", "\r\n"]))
+def test_function_same_as_reference(tmp_path: Path, lines: list[str], ending: str) -> None:
+    head = "# tracer: function\n#\n"
+    body = "\n".join(lines)
+    if ending == "cut":
+        body = body[: max(0, len(body) - 5)]
+    elif ending == "\r":
+        body = body.replace("\n", "\r", 1) + "\n"
+    else:
+        body += ending
+    p = tmp_path / "function.txt"
+    p.write_bytes((head + body).encode("utf-8"))
+    check_same(p, "ftrace_function")
+
+
+def test_function_stray_bytes_and_long_lines(tmp_path: Path) -> None:
+    """Invalid UTF-8, a control byte (past the head detection reads), a line longer than the output buffer."""
+    good = "  bash-12  [001] d.h..  10.500000: f <-g\n"
+    data = (b"# tracer: function\n" + good.encode() * 150 + b"  b\xff\xfesh-1 [0] .... 1.5: f <-g\n"
+            + good.encode() + b"  ba\x01sh-1 [0] .... 1.5: f <-g\n"
+            + f"  bash-1 [0] .... 1.5: {'f' * 3000} <-g\n".encode() + good.encode() * 30)
+    p = tmp_path / "function.txt"
+    p.write_bytes(data)
+    check_same(p, "ftrace_function")
+
+
+def test_function_guest_fixture(tmp_path: Path) -> None:
+    check_same(DATA / "guest" / "ftrace_function.txt", "ftrace_function")
+
+
+def test_auto_engine_keeps_small_files_on_the_reference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``auto`` uses the fast path only from MIN_BYTES, only for CSV and only for its types."""
+    f = DATA / "guest" / "ftrace_function.txt"
+    assert not fast.wanted("ftrace_function", f, "csv", "auto")
+    assert fast.wanted("ftrace_function", f, "csv", "fast")
+    assert not fast.wanted("ftrace_function", f, "parquet", "fast")
+    assert not fast.wanted("ftrace_events", f, "csv", "fast")
+    monkeypatch.setattr(fast, "MIN_BYTES", 1)
+    assert fast.wanted("ftrace_function", f, "csv", "auto")
+
+
+def test_kernel_takes_the_plain_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real capture's lines all go through the kernel: the agreement above is not Python agreeing with itself."""
+    from sorto.parse import ftrace
+
+    calls: list[int] = []
+    real = ftrace.function_row
+    monkeypatch.setattr(ftrace, "function_row", lambda ctx, no, text: calls.append(no) or real(ctx, no, text))
+    res = parse_file(DATA / "guest" / "ftrace_function.txt", tmp_path, "csv", engine="fast")
+    assert res.rows == 988 and calls == []
