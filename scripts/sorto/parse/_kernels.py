@@ -45,18 +45,35 @@ def _digit(c: int) -> bool:
     return _ZERO <= c <= _NINE
 
 
+# The scanning helpers index with unsigned integers: numba checks each signed index for wrap-around
+# (a negative index counts from the end), which costs more than the scan itself.
+
 @njit(cache=True, nogil=True, inline="always")
 def _skip_sp(buf: np.ndarray, i: int, b: int) -> int:
-    while i < b and buf[i] == _SP:
-        i += 1
-    return i
+    u = np.uint64(i)
+    ub = np.uint64(b)
+    while u < ub and buf[u] == _SP:
+        u += np.uint64(1)
+    return np.int64(u)
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _skip_digits(buf: np.ndarray, i: int, b: int) -> int:
-    while i < b and _digit(buf[i]):
-        i += 1
-    return i
+    u = np.uint64(i)
+    ub = np.uint64(b)
+    while u < ub and _digit(buf[u]):
+        u += np.uint64(1)
+    return np.int64(u)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _skip_to(buf: np.ndarray, i: int, b: int, c1: int, c2: int) -> int:
+    """The first index from ``i`` holding ``c1`` or ``c2`` (``b`` if none)."""
+    u = np.uint64(i)
+    ub = np.uint64(b)
+    while u < ub and buf[u] != c1 and buf[u] != c2:
+        u += np.uint64(1)
+    return np.int64(u)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -160,6 +177,16 @@ def _line_end(buf: np.ndarray, pos: int) -> tuple[int, bool]:
     return np.int64(i), odd == 0
 
 
+@njit(cache=True, nogil=True)
+def count_lines(buf: np.ndarray, a: int, b: int) -> int:
+    """Newlines in ``buf[a:b]``: the line number a window starts at, without parsing what is before it."""
+    n = 0
+    for i in range(np.uint64(a), np.uint64(b)):
+        if buf[i] == 10:
+            n += 1
+    return n
+
+
 # ---------------------------------------------------------------------------
 # function tracer: ftrace._FUNC_FAST
 #   ^\s*(.*?)-(\d+)\s+(?:\(\s*(-+|\d+)\)\s+)?\[(\d+)\]\s+(?:([^\s:]{4,6})\s+)?
@@ -211,9 +238,7 @@ def _function_rest(buf: np.ndarray, t0: int, p: int, b: int, no: int, out: np.nd
     if i >= b or buf[i] != _SP:
         return -1
     i = _skip_sp(buf, i, b)
-    j = i
-    while j < b and buf[j] != _SP and buf[j] != _COLON:
-        j += 1
+    j = _skip_to(buf, i, b, _SP, _COLON)
     f0 = i
     f1 = i
     if 4 <= j - i <= 6 and j < b and buf[j] == _SP:
@@ -230,8 +255,7 @@ def _function_rest(buf: np.ndarray, t0: int, p: int, b: int, no: int, out: np.nd
         return -1
     i = _skip_sp(buf, i + 1, b)
     fn0 = i
-    while i < b and buf[i] != _SP:
-        i += 1
+    i = _skip_to(buf, i, b, _SP, _SP)
     fn1 = i
     if fn1 == fn0 or i >= b:
         return -1
@@ -239,9 +263,7 @@ def _function_rest(buf: np.ndarray, t0: int, p: int, b: int, no: int, out: np.nd
     if i + 2 >= b or buf[i] != _LT or buf[i + 1] != _DASH or buf[i + 2] == _SP:
         return -1
     pa0 = i + 2
-    i = pa0
-    while i < b and buf[i] != _SP:
-        i += 1
+    i = _skip_to(buf, pa0, b, _SP, _SP)
     pa1 = i
     if _skip_sp(buf, i, b) != b:
         return -1
@@ -298,11 +320,12 @@ def function_window(buf: np.ndarray, end: int, st: np.ndarray, out: np.ndarray) 
             break
         t0 = _skip_sp(buf, pos, nl)
         r = -1
-        for p in range(t0, nl):
-            if buf[p] == _DASH:
-                r = _function_rest(buf, t0, p, nl, no, out, o)
-                if r != -1:
-                    break
+        p = _skip_to(buf, t0, nl, _DASH, _DASH)
+        while p < nl:
+            r = _function_rest(buf, t0, p, nl, no, out, o)
+            if r != -1:
+                break
+            p = _skip_to(buf, p + 1, nl, _DASH, _DASH)
         if r >= 0:
             o = r
             rows += 1

@@ -36,7 +36,7 @@ from .base import Context
 from .tables import TableWriter
 
 #: Bytes parsed per kernel call; also the granularity of dropping parsed pages.
-WINDOW = 8 << 20
+WINDOW = 4 << 20
 #: Smaller files go through the reference path: numba's start-up would cost more than it saves.
 MIN_BYTES = 16 << 20
 #: The types this module parses.
@@ -114,7 +114,7 @@ def _run(mm: mmap.mmap, writer: TableWriter, kernel: Callable[..., int],
     from . import _kernels as K
 
     buf = np.frombuffer(mm, dtype=np.uint8)
-    out = np.empty(2 * WINDOW, dtype=np.uint8)
+    out = np.empty(WINDOW + (64 << 10), dtype=np.uint8)
     st = np.zeros(4, dtype=np.int64)
     st[K.LINE] = 1
     dropped = 0
@@ -144,23 +144,115 @@ def _tail(ctx: Context, mm: mmap.mmap, pos: int, no: int) -> None:
         ctx.line_text(no, mm[pos:], last=True)
 
 
+def workers() -> int:
+    """Threads for the function tracer's windows: both cores of a 2-core machine, no more.
+
+    More threads than that buy nothing here (the writer is sequential) and
+    only take CPUs from the rest of the machine.
+    """
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, min(2, n))
+
+
+class _Window:
+    """What one window of a function trace produced: CSV pieces, rows, and its own line accounting.
+
+    Each window gets its own Context so that threads never update the same
+    counters; the driver merges them in file order.
+    """
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = Context(ctx.path, lenient=ctx.lenient)
+        self.pieces: list[Any] = []
+        self.rows = 0
+        self.stopped = False
+
+
 def _function(ctx: Context, writer: TableWriter, mm: mmap.mmap) -> None:
+    """Parse a function trace: its windows are independent (no state across lines), so threads share them.
+
+    Every window is parsed by the kernel into its own buffer, lines for
+    Python handled in the same thread; results are written and merged in
+    file order, so the first malformed line in the file is the one reported,
+    and at most ``workers() + 1`` windows are in memory at once.
+    """
+    import numpy as np
+
     from . import _kernels as K
     from .ftrace import function_row
 
-    stopped = False
+    buf = np.frombuffer(mm, dtype=np.uint8)
 
-    def slow(no: int, raw: bytes, _end: int) -> bool:
-        nonlocal stopped
-        text = ctx.line_text(no, raw)
-        if text is None:
-            stopped = True
-            return False
-        row = function_row(ctx, no, text)
-        if row is not None:
-            writer.write_csv_bytes(writer.render_csv([row]), 1)
-        return True
+    def work(start: int, end: int, first: int) -> _Window:
+        w = _Window(ctx)
+        out = np.empty(WINDOW + (64 << 10), dtype=np.uint8)  # when full, its rows are copied out
+        st = np.zeros(4, dtype=np.int64)
+        st[K.POS], st[K.LINE] = start, first
+        while st[K.POS] < end:
+            status = K.function_window(buf, end, st, out)
+            if st[K.OUT]:
+                w.pieces.append(out[:st[K.OUT]].copy())
+                w.rows += int(st[K.ROWS])
+                st[K.OUT] = st[K.ROWS] = 0
+            if status == K.SLOW:
+                pos, no = int(st[K.POS]), int(st[K.LINE])
+                nl = mm.find(b"\n", pos)
+                text = w.ctx.line_text(no, mm[pos:nl])
+                if text is None:  # a lone \r: the reference stops reading here
+                    w.stopped = True
+                    break
+                row = function_row(w.ctx, no, text)
+                if row is not None:
+                    w.pieces.append(writer.render_csv([row]))
+                    w.rows += 1
+                st[K.POS], st[K.LINE] = nl + 1, no + 1
+        return w
 
-    pos, no = _run(mm, writer, K.function_window, slow)
-    if not stopped:
-        _tail(ctx, mm, pos, no)
+    from concurrent.futures import ThreadPoolExecutor
+
+    try:
+        with ThreadPoolExecutor(max_workers=workers(), thread_name_prefix="sorto-parse") as pool:
+            pending = []
+            first = 1
+            dropped = 0
+            stopped = False
+            windows = _windows(mm)
+            while True:
+                while len(pending) < workers() + 1:
+                    nxt = next(windows, None)
+                    if nxt is None:
+                        break
+                    start, end = nxt
+                    pending.append((end, first, pool.submit(work, start, end, first)))
+                    first += K.count_lines(buf, start, end)
+                if not pending:
+                    break
+                end, _first, fut = pending.pop(0)
+                try:
+                    w = fut.result()
+                except BaseException:
+                    for _e, _f, later in pending:
+                        later.cancel()
+                    raise
+                for piece in w.pieces:
+                    writer.write_csv_bytes(piece, 0)
+                writer.rows += w.rows
+                ctx.skipped += w.ctx.skipped
+                ctx.notes += w.ctx.notes
+                ctx.partial = ctx.partial or w.ctx.partial
+                if w.ctx.truncated_line is not None:
+                    ctx.truncated_line = w.ctx.truncated_line
+                if w.stopped:
+                    stopped = True
+                    for _e, _f, later in pending:
+                        later.cancel()
+                    break
+                dropped = _drop(mm, end, dropped)
+        if not stopped:
+            complete = mm.rfind(b"\n") + 1
+            _tail(ctx, mm, complete, first)
+    finally:
+        del buf
