@@ -186,7 +186,7 @@ def _function(ctx: Context, writer: TableWriter, mm: mmap.mmap) -> None:
 
     buf = np.frombuffer(mm, dtype=np.uint8)
 
-    def work(start: int, end: int, first: int) -> _Window:
+    def work(buf: Any, start: int, end: int, first: int) -> _Window:
         w = _Window(ctx)
         out = np.empty(WINDOW + (64 << 10), dtype=np.uint8)  # when full, its rows are copied out
         st = np.zeros(4, dtype=np.int64)
@@ -226,7 +226,7 @@ def _function(ctx: Context, writer: TableWriter, mm: mmap.mmap) -> None:
                     if nxt is None:
                         break
                     start, end = nxt
-                    pending.append((end, first, pool.submit(work, start, end, first)))
+                    pending.append((end, first, pool.submit(work, buf, start, end, first)))
                     first += K.count_lines(buf, start, end)
                 if not pending:
                     break
