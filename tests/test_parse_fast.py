@@ -24,6 +24,7 @@ from sorto.parse import fast, parse_file
 from sorto.parse.detect import detect
 
 from .test_parse_helpers import DATA
+from .test_parse_props import tree
 
 pytestmark = pytest.mark.skipif(not fast.available(), reason="numba not installed")
 
@@ -155,3 +156,108 @@ def test_kernel_takes_the_plain_lines(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(ftrace, "function_row", lambda ctx, no, text: calls.append(no) or real(ctx, no, text))
     res = parse_file(DATA / "guest" / "ftrace_function.txt", tmp_path, "csv", engine="fast")
     assert res.rows == 988 and calls == []
+
+
+# --- ftrace function_graph ----------------------------------------------------------------
+
+gbody = st.one_of(
+    st.builds(lambda f: f"{f}();", ident), st.builds(lambda f: f"{f}() {{", ident), st.just("}"),
+    st.builds(lambda f: f"}} /* {f} */", ident),
+    st.sampled_from(["f(); /* = 0x0 */", "} /* g = 0x1 */", "} /* = -22 */", "} /* h=3 */", "} /* x = 0*/",
+                     "} /**/", "} /* */", "} /*/", "g [mod_x]() {", "g [mod_x]();", "} /* g [mod_x] */",
+                     "} /* g [mod x] */", "k(a) { /* c */", "k(a)(b);", "k((a));", "k();  ", "k() ;",
+                     "/* trace_printk: hello */", "/* sched_switch: a ==> b */", "==========>", "<==========",
+                     "", "garbage(", "f(a, b);", "ünï();", "f(\"s\");", "} /* f, g */", "}}", "f()", "(x);",
+                     "f(); /* = 0x0 */ x", "f(){", "g [] ();", "} /* = */"]),
+)
+
+
+@st.composite
+def graph_line(draw: st.DrawFn) -> str:
+    """One line of a function_graph trace in any of the option combinations, or one of the other lines."""
+    kind = draw(st.sampled_from(["call"] * 10 + ["other"]))
+    if kind == "other":
+        return draw(st.sampled_from(["# tracer: function_graph", "#", " ------------------------------------------",
+                                     " 1)   bash-12   =>   sh-13  ", " 0)   ==========> |", " 0)   <========== |",
+                                     "CPU:1 [LOST 3 EVENTS]", "", "   ", "junk", " 0) ", " 9999) | f();",
+                                     " 12345678901) | f();", " 0)               |  f,g();",
+                                     "  123.456789 |  0)  <idle>-0  |  ==========> |"]))
+    cpu = draw(st.sampled_from(["0", "1", "3", "10", "007"]))
+    depth = draw(st.integers(0, 4))
+    body = draw(gbody)
+    dur = draw(st.one_of(st.none(), st.sampled_from(["0.500", "12.345", "142.704", "31428.22", "7", "0.000",
+                                                      "1234567890123456.5", "0.00001"])))
+    ovh = draw(st.sampled_from([" ", "+", "!", "#", "*", "@", "$"])) if dur else " "
+    proc = draw(st.sampled_from([None, "bash-1234", "<idle>-0", "kworker/0:1-12", "a b-7", "x-1-2", "é-3"]))
+    abstime = draw(st.sampled_from([None, "  123.456789", "5.0", "0.000001"]))
+    lat = draw(st.sampled_from([None, "d..1.", "...1", "dn.2."]))
+    line = f"{abstime} |  " if abstime else ""
+    line += f" {cpu})"
+    line += f" {proc:>15}  |" if proc else ""
+    line += f"  {lat}  |" if lat else ""
+    line += f" {ovh} {dur} us  " if dur else "              "
+    line += "|" + " " * draw(st.integers(0, 2)) + "  " * depth + body
+    return line
+
+
+@SETTINGS
+@given(st.lists(graph_line(), min_size=1, max_size=50), st.sampled_from(["\n", "", "cut", "\r\n"]))
+def test_function_graph_same_as_reference(tmp_path: Path, lines: list[str], ending: str) -> None:
+    head = "# tracer: function_graph\n#\n# CPU  DURATION                  FUNCTION CALLS\n"
+    body = "\n".join(lines)
+    if ending == "cut":
+        body = body[: max(0, len(body) - 3)]
+    else:
+        body += ending
+    p = tmp_path / "graph.txt"
+    p.write_bytes((head + body).encode("utf-8"))
+    check_same(p, "ftrace_function_graph")
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.integers(0, 2), tree), min_size=1, max_size=6), st.booleans(), st.booleans())
+def test_function_graph_trees_same_as_reference(tmp_path: Path, roots: list[tuple[int, tuple]], with_proc: bool,
+                                                drop: bool) -> None:
+    """Well-nested call trees on interleaved CPUs, some exits or entries lost (``drop``)."""
+    from .test_parse_props import _render
+
+    out = ["# tracer: function_graph", "#"]
+    for cpu, root in roots:
+        lines: list[str] = []
+        _render(root, 0, lines, "   bash-1234    | " if with_proc else "")
+        out += [ln.replace(" 0) ", f" {cpu}) ", 1) for ln in lines]
+    if drop:
+        out = [ln for i, ln in enumerate(out) if i % 7 != 3]
+    p = tmp_path / "graph.txt"
+    p.write_text("\n".join(out) + "\n")
+    check_same(p, "ftrace_function_graph")
+
+
+def test_function_graph_guest_fixture() -> None:
+    check_same(DATA / "guest" / "ftrace_function_graph.txt", "ftrace_function_graph")
+
+
+def test_function_graph_deep_stacks_grow_the_pool(tmp_path: Path) -> None:
+    """More open calls than the kernel's first entry pool, closed by one exit and at the end of the trace."""
+    lines = ["# tracer: function_graph"]
+    for d in range(1500):
+        lines.append(f" 1)               |  {'  ' * (d % 40)}f{d}() {{")
+    lines.append(" 1) + 12.000 us   |  }")
+    for d in range(1300):
+        lines.append(f" 0)               |  {'  ' * d}g{d}() {{")
+    p = tmp_path / "graph.txt"
+    p.write_text("\n".join(lines) + "\n")
+    check_same(p, "ftrace_function_graph")
+
+
+def test_graph_kernel_takes_the_call_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the real capture only irq markers and context-switch lines reach Python, and nothing is handed over."""
+    from sorto.parse import ftrace
+
+    seen: list[str] = []
+    real = ftrace.graph_match
+    monkeypatch.setattr(ftrace, "graph_match", lambda text: seen.append(text) or real(text))
+    monkeypatch.setattr(ftrace.FtraceFunctionGraph, "rows_from", None)  # a hand-over would fail
+    res = parse_file(DATA / "guest" / "ftrace_function_graph.txt", tmp_path, "csv", engine="fast")
+    assert res.rows == 680
+    assert seen and all("==========" in t or "=>" in t for t in seen), seen

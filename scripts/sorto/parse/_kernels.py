@@ -339,3 +339,507 @@ def function_window(buf: np.ndarray, end: int, st: np.ndarray, out: np.ndarray) 
     st[OUT] = o
     st[ROWS] = rows
     return status
+
+
+# ---------------------------------------------------------------------------
+# function_graph tracer: ftrace.GRAPH_LINE, _G_ENTRY, _G_EXIT and FtraceFunctionGraph.rows' call stacks
+#
+# The open calls of each CPU are a linked stack in an entry pool ``E`` (rows
+# of the fields below, spans into ``buf``: the whole file is mapped, so a
+# span stays valid however far the exit is).  ``tops[cpu]`` is the top entry
+# (-1: empty); ``order`` lists the CPUs in the order the reference's dict of
+# stacks first saw them, which is the order it closes the calls still open at
+# the end.  CPUs must be below ``len(tops)``; a larger one goes to Python.
+
+#: Fields of an entry in the pool.
+E_PREV, E_CPU, E_DEPTH, E_LINE, E_TA, E_TB, E_PA, E_PB, E_FA, E_FB, E_SA, E_SB = range(12)
+E_FIELDS = 12
+#: Extra state slots of a function_graph parse (after POS, LINE, OUT, ROWS).
+FREE, USED, NCPU = 4, 5, 6
+STATE = 8
+#: Status: the entry pool is full; grow it and call again.
+GROW = 3
+
+_PLUS, _BANG, _STAR, _AT, _DOLLAR, _EQ, _SLASH = 43, 33, 42, 64, 36, 61, 47
+_LBRACE, _RBRACE, _SEMI, _U, _S = 123, 125, 59, 117, 115
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _word(c: int) -> bool:
+    """``[\\w.-]`` for ASCII."""
+    return (_ZERO <= c <= _NINE) or (65 <= c <= 90) or (97 <= c <= 122) or c == 95 or c == _DOT or c == _DASH
+
+
+@njit(cache=True, nogil=True)
+def _graph_dur(buf: np.ndarray, i: int, b: int) -> tuple[int, int, int, int]:
+    """``\\s*(ovh)?\\s*(?:(dur)\\s*us\\s*)?\\|`` from ``i``: (position of the bar or -1, ovh byte or 0, dur span)."""
+    i = _skip_sp(buf, i, b)
+    ovh = 0
+    if i < b:
+        c = buf[i]
+        if c == _PLUS or c == _BANG or c == _HASH or c == _STAR or c == _AT or c == _DOLLAR:
+            ovh = c
+            i = _skip_sp(buf, i + 1, b)
+    da = -1
+    db = -1
+    if i < b and _digit(buf[i]):
+        j = _skip_digits(buf, i, b)
+        if j + 1 < b and buf[j] == _DOT and _digit(buf[j + 1]):
+            j = _skip_digits(buf, j + 1, b)
+        k = _skip_sp(buf, j, b)
+        if k + 1 < b and buf[k] == _U and buf[k + 1] == _S:
+            da = i
+            db = j
+            i = _skip_sp(buf, k + 2, b)
+        else:
+            return -1, 0, -1, -1
+    if i < b and buf[i] == _PIPE:
+        return i, ovh, da, db
+    return -1, 0, -1, -1
+
+
+@njit(cache=True, nogil=True)
+def _graph_after_task(buf: np.ndarray, r: int, b: int) -> tuple[int, int, int, int]:
+    """The optional latency column, then _graph_dur; as the regex backtracks: with the column, else without."""
+    k = _skip_sp(buf, r, b)
+    j = k
+    while j < b and j - k < 6 and buf[j] != _SP and buf[j] != _PIPE:
+        j += 1
+    if 4 <= j - k <= 5 and j < b and buf[j] == _SP:
+        m = _skip_sp(buf, j, b)
+        if m + 1 < b and buf[m] == _PIPE and buf[m + 1] == _SP:
+            bar, ovh, da, db = _graph_dur(buf, m + 2, b)
+            if bar >= 0:
+                return bar, ovh, da, db
+    return _graph_dur(buf, r, b)
+
+
+@njit(cache=True, nogil=True)
+def _entry_tail(buf: np.ndarray, i: int, bb: int) -> tuple[int, int, int]:
+    """``\\s*(\\{|;)(?:\\s*/\\*\\s*(ret.*?)\\s*\\*/)?$`` from ``i``: (end byte or 0, ret span)."""
+    i = _skip_sp(buf, i, bb)
+    if i >= bb or (buf[i] != _LBRACE and buf[i] != _SEMI):
+        return 0, -1, -1
+    end = buf[i]
+    i += 1
+    if i == bb:
+        return end, -1, -1
+    k = _skip_sp(buf, i, bb)
+    if k + 1 < bb and buf[k] == _SLASH and buf[k + 1] == _STAR:
+        c = _skip_sp(buf, k + 2, bb)
+        if bb - 2 >= c and buf[bb - 2] == _STAR and buf[bb - 1] == _SLASH:
+            e = bb - 2
+            while e > c and buf[e - 1] == _SP:
+                e -= 1
+            return end, c, e
+    return 0, -1, -1
+
+
+@njit(cache=True, nogil=True)
+def _graph_entry(buf: np.ndarray, ba: int, bb: int) -> tuple[int, int, int, int]:
+    """_G_ENTRY on the body: (end byte ``{``/``;`` or 0 for no match, end of the name, ret span)."""
+    f = ba
+    while f < bb:
+        c = buf[f]
+        if c == _SP or c == _LPAR or c == _RPAR or c == _LBRACE or c == _RBRACE:
+            break
+        f += 1
+    if f == ba or f >= bb:
+        return 0, -1, -1, -1
+    if buf[f] == _SP:  # " [module]"
+        if not (f + 1 < bb and buf[f + 1] == _LBR):
+            return 0, -1, -1, -1
+        g = f + 2
+        while g < bb and _word(buf[g]):
+            g += 1
+        if g == f + 2 or g >= bb or buf[g] != _RBR:
+            return 0, -1, -1, -1
+        f = g + 1
+    if f >= bb or buf[f] != _LPAR:
+        return 0, -1, -1, -1
+    q = bb - 1
+    while q > f:  # args are greedy: the last ")" after which the rest matches
+        if buf[q] == _RPAR:
+            end, ra, rb = _entry_tail(buf, q + 1, bb)
+            if end:
+                return end, f, ra, rb
+        q -= 1
+    return 0, -1, -1, -1
+
+
+@njit(cache=True, nogil=True)
+def _graph_exit(buf: np.ndarray, ba: int, bb: int) -> tuple[bool, int, int, int, int]:
+    """_G_EXIT on the body: (matched, name span, ret span)."""
+    if buf[ba] != _RBRACE:
+        return False, -1, -1, -1, -1
+    if ba + 1 == bb:
+        return True, -1, -1, -1, -1
+    k = _skip_sp(buf, ba + 1, bb)
+    if not (k + 1 < bb and buf[k] == _SLASH and buf[k + 1] == _STAR):
+        return False, -1, -1, -1, -1
+    c = _skip_sp(buf, k + 2, bb)
+    fa = -1
+    fb = -1
+    j = c
+    while j < bb and buf[j] != _SP and buf[j] != _EQ and buf[j] != _STAR:
+        j += 1
+    if j > c:
+        fa = c
+        fb = j
+        if j + 1 < bb and buf[j] == _SP and buf[j + 1] == _LBR:
+            g = j + 2
+            while g < bb and _word(buf[g]):
+                g += 1
+            if g > j + 2 and g < bb and buf[g] == _RBR:
+                fb = g + 1
+                j = g + 1
+            # else: the module part does not match; whatever follows the name must (checked below)
+        c = j
+    k = _skip_sp(buf, c, bb)
+    if k < bb and buf[k] == _EQ:
+        m = _skip_sp(buf, k + 1, bb)
+        r1 = _skip_to(buf, m, bb, _SP, _SP)
+        if r1 > m:
+            t = _skip_sp(buf, r1, bb)
+            if t == bb - 2 and buf[t] == _STAR and buf[t + 1] == _SLASH:
+                return True, fa, fb, m, r1
+            if r1 == bb and r1 - m >= 3 and buf[bb - 2] == _STAR and buf[bb - 1] == _SLASH:
+                return True, fa, fb, m, bb - 2
+        return False, -1, -1, -1, -1
+    if k == bb - 2 and buf[k] == _STAR and buf[k + 1] == _SLASH:
+        return True, fa, fb, -1, -1
+    return False, -1, -1, -1, -1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _put_word(out: np.ndarray, o: int, yes: bool) -> int:
+    """``true``/``false``, as TableWriter writes booleans in CSV."""
+    if yes:
+        out[o] = 116
+        out[o + 1] = 114
+        out[o + 2] = 117
+        out[o + 3] = 101
+        return o + 4
+    out[o] = 102
+    out[o + 1] = 97
+    out[o + 2] = 108
+    out[o + 3] = 115
+    out[o + 4] = 101
+    return o + 5
+
+
+@njit(cache=True, nogil=True)
+def _graph_row(out: np.ndarray, o: int, buf: np.ndarray, cpu: int, ta: int, tb: int, pa: int, pb: int,
+               fa: int, fb: int, depth: int, da: int, db: int, ovh: int, leaf: bool, sa: int, sb: int,
+               ra: int, rb: int, complete: bool, line: int, end_line: int) -> int:
+    """One row of ftrace_function_graph (spans with a negative start are nulls); numbers pre-checked."""
+    o = _put_uint(out, o, cpu)
+    out[o] = _COMMA
+    o += 1
+    if ta >= 0:
+        o = _put(out, o, buf, ta, tb)
+    out[o] = _COMMA
+    o += 1
+    if pa >= 0:
+        o = _put_int(out, o, buf, pa, pb)
+    out[o] = _COMMA
+    o += 1
+    if fa >= 0:
+        o = _put(out, o, buf, fa, fb)
+    out[o] = _COMMA
+    o = _put_uint(out, o + 1, depth)
+    out[o] = _COMMA
+    o += 1
+    if da >= 0:
+        o = _put_float(out, o, buf, da, db)
+    out[o] = _COMMA
+    o += 1
+    if ovh:
+        out[o] = ovh
+        o += 1
+    out[o] = _COMMA
+    o = _put_word(out, o + 1, leaf)
+    out[o] = _COMMA
+    o += 1
+    if sa >= 0:
+        o = _put_float(out, o, buf, sa, sb)
+    out[o] = _COMMA
+    o += 1
+    if ra >= 0:
+        o = _put(out, o, buf, ra, rb)
+    out[o] = _COMMA
+    o = _put_word(out, o + 1, complete)
+    out[o] = _COMMA
+    o += 1
+    if line >= 0:
+        o = _put_uint(out, o, line)
+    out[o] = _COMMA
+    o += 1
+    if end_line >= 0:
+        o = _put_uint(out, o, end_line)
+    out[o] = 10
+    return o + 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _entry_size(E: np.ndarray, e: int) -> int:
+    """Room an entry's row needs at most: its spans plus the fixed fields."""
+    return (E[e, E_TB] - E[e, E_TA]) + (E[e, E_PB] - E[e, E_PA]) + (E[e, E_FB] - E[e, E_FA]) + \
+        (E[e, E_SB] - E[e, E_SA]) + ROW_SLACK
+
+
+@njit(cache=True, nogil=True)
+def _open_row(out: np.ndarray, o: int, buf: np.ndarray, E: np.ndarray, e: int, end_line: int) -> int:
+    """FtraceFunctionGraph._open: a call whose exit was not seen (end_line -1: the trace ended)."""
+    return _graph_row(out, o, buf, E[e, E_CPU], E[e, E_TA], E[e, E_TB], E[e, E_PA], E[e, E_PB], E[e, E_FA],
+                      E[e, E_FB], E[e, E_DEPTH], -1, -1, 0, False, E[e, E_SA], E[e, E_SB], -1, -1, False,
+                      E[e, E_LINE], end_line)
+
+
+@njit(cache=True, nogil=True)
+def _graph_plain_skip(buf: np.ndarray, a: int, b: int) -> int:
+    """Lines the reference skips before parsing: 1 skip, 0 parse, -1 Python decides (CPU/LOST, irq markers).
+
+    Blank, ``#`` comments and rows of dashes are skipped; a line with
+    ``==========`` (irq marker), starting with ``CPU`` (lost events, or a
+    context switch without a bar), or without any ``|`` goes to Python.
+    """
+    i = _skip_sp(buf, a, b)
+    if i == b or buf[i] == _HASH:
+        return 1
+    e = b
+    while e > i and buf[e - 1] == _SP:
+        e -= 1
+    dashes = True
+    bar = False
+    eq = 0
+    for k in range(i, e):
+        c = buf[k]
+        if c != _DASH:
+            dashes = False
+        if c == _PIPE:
+            bar = True
+        if c == _EQ:
+            eq += 1
+            if eq >= 10:
+                return -1
+        else:
+            eq = 0
+    if dashes:
+        return 1
+    if not bar or buf[i] == 67:  # 'C'
+        return -1
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def graph_window(buf: np.ndarray, end: int, st: np.ndarray, out: np.ndarray, E: np.ndarray, tops: np.ndarray,
+                 seen: np.ndarray, order: np.ndarray) -> int:
+    """Parse the function_graph lines of ``buf[st[POS]:end]`` into ``out`` (see function_window).
+
+    Validates a whole line (syntax, numbers, room in ``out`` and the pool)
+    before it touches the stacks, so a line handed back (SLOW, FULL, GROW) is
+    untouched and can be parsed again or by Python.
+    """
+    pos = st[POS]
+    no = st[LINE]
+    o = st[OUT]
+    rows = st[ROWS]
+    cap = out.shape[0]
+    ncpu_max = tops.shape[0]
+    status = DONE
+    while pos < end:
+        nl, plain = _line_end(buf, pos)
+        if not plain:
+            status = SLOW
+            break
+        if nl - pos + 2 * ROW_SLACK > cap - o:
+            status = FULL if o > 0 else SLOW
+            break
+        sk = _graph_plain_skip(buf, pos, nl)
+        if sk < 0:
+            status = SLOW
+            break
+        if sk == 1:
+            pos = nl + 1
+            no += 1
+            continue
+        # GRAPH_LINE
+        i = _skip_sp(buf, pos, nl)
+        sa = -1
+        sb = -1
+        if i < nl and _digit(buf[i]):
+            j = _skip_digits(buf, i, nl)
+            if j + 1 < nl and buf[j] == _DOT and _digit(buf[j + 1]):
+                k = _skip_digits(buf, j + 1, nl)
+                m = _skip_sp(buf, k, nl)
+                if m < nl and buf[m] == _PIPE:
+                    sa = i
+                    sb = k
+                    i = _skip_sp(buf, m + 1, nl)
+        c0 = i
+        c1 = _skip_digits(buf, i, nl)
+        if c1 == c0 or c1 + 1 >= nl or buf[c1] != _RPAR or buf[c1 + 1] != _SP or c1 - c0 > 6:
+            status = SLOW
+            break
+        i0 = c1 + 2
+        ta = -1
+        tb = -1
+        pa = -1
+        pb = -1
+        bar = -1
+        ovh = 0
+        da = -1
+        db = -1
+        ks = _skip_sp(buf, i0, nl)
+        if ks < nl:
+            p = _skip_to(buf, ks + 1, nl, _DASH, _DASH)
+            while p < nl:
+                q = _skip_digits(buf, p + 1, nl)
+                if q > p + 1 and q < nl and buf[q] == _SP:
+                    r = _skip_sp(buf, q, nl)
+                    if r + 1 < nl and buf[r] == _PIPE and buf[r + 1] == _SP:
+                        bar, ovh, da, db = _graph_after_task(buf, r + 2, nl)
+                        if bar >= 0:
+                            ta = ks
+                            tb = p
+                            pa = p + 1
+                            pb = q
+                            break
+                p = _skip_to(buf, p + 1, nl, _DASH, _DASH)
+        if bar < 0:
+            bar, ovh, da, db = _graph_after_task(buf, i0, nl)
+        if bar < 0:
+            status = SLOW
+            break
+        ba = _skip_sp(buf, bar + 1, nl)
+        indent = ba - bar - 1
+        bb = nl
+        while bb > ba and buf[bb - 1] == _SP:
+            bb -= 1
+        if ba == bb or (bb - ba >= 2 and buf[ba] == _SLASH and buf[ba + 1] == _STAR):
+            pos = nl + 1  # empty body, trace_printk or event comment
+            no += 1
+            continue
+        cpu = 0
+        for k in range(c0, c1):
+            cpu = cpu * 10 + (buf[k] - _ZERO)
+        depth = max(0, (indent - 2) // 2)
+        end_c, fe, ra, rb = _graph_entry(buf, ba, bb)
+        xf = False
+        xfa = -1
+        xfb = -1
+        if end_c == 0:
+            xf, xfa, xfb, ra, rb = _graph_exit(buf, ba, bb)
+        if cpu >= ncpu_max or (end_c == 0 and not xf):
+            status = SLOW  # a CPU beyond the table, or a malformed body: Python (with the stacks)
+            break
+        # numbers Python must print (checked on scratch space past the output)
+        if (da >= 0 and _put_float(out, o, buf, da, db) < 0) or (sa >= 0 and _put_float(out, o, buf, sa, sb) < 0):
+            status = SLOW
+            break
+        if end_c == _LBRACE and st[FREE] < 0 and st[USED] >= E.shape[0]:
+            status = GROW
+            break
+        if end_c == 0:  # an exit: room for every row it closes
+            need = nl - pos + ROW_SLACK
+            e = tops[cpu]
+            while e >= 0 and E[e, E_DEPTH] > depth:
+                need += _entry_size(E, e)
+                e = E[e, E_PREV]
+            if e >= 0:
+                need += _entry_size(E, e)
+            if need > cap - o:
+                status = FULL if o > 0 else SLOW
+                break
+        # the line is accepted: state changes from here
+        if seen[cpu] == 0:
+            seen[cpu] = 1
+            order[st[NCPU]] = cpu
+            st[NCPU] += 1
+        if end_c == _SEMI:
+            o = _graph_row(out, o, buf, cpu, ta, tb, pa, pb, ba, fe, depth, da, db, ovh, True, sa, sb, ra, rb,
+                           True, no, no)
+            rows += 1
+        elif end_c == _LBRACE:
+            if st[FREE] >= 0:
+                e = st[FREE]
+                st[FREE] = E[e, E_PREV]
+            else:
+                e = st[USED]
+                st[USED] += 1
+            E[e, E_PREV] = tops[cpu]
+            E[e, E_CPU] = cpu
+            E[e, E_DEPTH] = depth
+            E[e, E_LINE] = no
+            E[e, E_TA] = ta
+            E[e, E_TB] = tb
+            E[e, E_PA] = pa
+            E[e, E_PB] = pb
+            E[e, E_FA] = ba
+            E[e, E_FB] = fe
+            E[e, E_SA] = sa
+            E[e, E_SB] = sb
+            tops[cpu] = e
+        else:
+            e = tops[cpu]
+            while e >= 0 and E[e, E_DEPTH] > depth:  # entries lost to a full buffer: closed without a time
+                o = _open_row(out, o, buf, E, e, no)
+                rows += 1
+                nxt = E[e, E_PREV]
+                E[e, E_PREV] = st[FREE]
+                st[FREE] = e
+                e = nxt
+            tops[cpu] = e
+            if e >= 0 and E[e, E_DEPTH] == depth:
+                eta = E[e, E_TA]
+                etb = E[e, E_TB]
+                if eta < 0:
+                    eta = ta
+                    etb = tb
+                epa = E[e, E_PA]
+                epb = E[e, E_PB]
+                if epa < 0:
+                    epa = pa
+                    epb = pb
+                o = _graph_row(out, o, buf, cpu, eta, etb, epa, epb, E[e, E_FA], E[e, E_FB], depth, da, db, ovh,
+                               False, E[e, E_SA], E[e, E_SB], ra, rb, True, E[e, E_LINE], no)
+                tops[cpu] = E[e, E_PREV]
+                E[e, E_PREV] = st[FREE]
+                st[FREE] = e
+            else:  # the trace began inside this call
+                o = _graph_row(out, o, buf, cpu, ta, tb, pa, pb, xfa, xfb, depth, da, db, ovh, False, -1, -1,
+                               ra, rb, False, -1, no)
+            rows += 1
+        pos = nl + 1
+        no += 1
+    st[POS] = pos
+    st[LINE] = no
+    st[OUT] = o
+    st[ROWS] = rows
+    return status
+
+
+@njit(cache=True, nogil=True)
+def graph_flush(buf: np.ndarray, st: np.ndarray, out: np.ndarray, E: np.ndarray, tops: np.ndarray,
+                order: np.ndarray) -> int:
+    """At the end of the trace, close the calls still open, CPU by CPU in first-seen order, innermost first."""
+    o = st[OUT]
+    rows = st[ROWS]
+    cap = out.shape[0]
+    status = DONE
+    for k in range(st[NCPU]):
+        cpu = order[k]
+        while tops[cpu] >= 0:
+            e = tops[cpu]
+            if _entry_size(E, e) > cap - o:
+                status = FULL
+                break
+            o = _open_row(out, o, buf, E, e, -1)
+            rows += 1
+            tops[cpu] = E[e, E_PREV]
+        if status != DONE:
+            break
+    st[OUT] = o
+    st[ROWS] = rows
+    return status

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import mmap
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,8 @@ from .tables import TableWriter
 WINDOW = 4 << 20
 #: Smaller files go through the reference path: numba's start-up would cost more than it saves.
 MIN_BYTES = 16 << 20
+#: CPUs the function_graph kernel keeps stacks for; a trace naming a higher one goes to Python.
+MAX_CPUS = 4096
 #: The types this module parses.
 TYPES = ("ftrace_function", "ftrace_function_graph")
 
@@ -74,6 +76,8 @@ def parse(kind: str, ctx: Context, writer: TableWriter) -> None:
     try:
         if kind == "ftrace_function":
             _function(ctx, writer, mm)
+        elif kind == "ftrace_function_graph":
+            _graph(ctx, writer, mm)
         else:
             raise ValueError(kind)
     finally:
@@ -100,42 +104,6 @@ def _drop(mm: mmap.mmap, upto: int, dropped: int) -> int:
         mm.madvise(mmap.MADV_DONTNEED, dropped, upto - dropped)
         return upto
     return dropped
-
-
-def _run(mm: mmap.mmap, writer: TableWriter, kernel: Callable[..., int],
-         slow: Callable[[int, bytes, int], bool], args: tuple[Any, ...] = ()) -> tuple[int, int]:
-    """Drive ``kernel`` over the whole lines of ``mm``; return where it stopped (position, line number).
-
-    ``slow(no, raw, end)`` handles a line the kernel leaves to Python and
-    returns False to stop the parse there (a lone ``\\r``, or a hand-over).
-    """
-    import numpy as np
-
-    from . import _kernels as K
-
-    buf = np.frombuffer(mm, dtype=np.uint8)
-    out = np.empty(WINDOW + (64 << 10), dtype=np.uint8)
-    st = np.zeros(4, dtype=np.int64)
-    st[K.LINE] = 1
-    dropped = 0
-    try:
-        for _start, end in _windows(mm):
-            while st[K.POS] < end:
-                status = kernel(buf, end, st, out, *args)
-                if st[K.OUT]:
-                    writer.write_csv_bytes(out[:st[K.OUT]], int(st[K.ROWS]))
-                    st[K.OUT] = st[K.ROWS] = 0
-                if status == K.SLOW:
-                    pos, no = int(st[K.POS]), int(st[K.LINE])
-                    nl = mm.find(b"\n", pos)
-                    if not slow(no, mm[pos:nl], nl + 1):
-                        return nl + 1, no + 1
-                    st[K.POS] = nl + 1
-                    st[K.LINE] = no + 1
-            dropped = _drop(mm, int(st[K.POS]), dropped)
-        return int(st[K.POS]), int(st[K.LINE])
-    finally:
-        del buf
 
 
 def _tail(ctx: Context, mm: mmap.mmap, pos: int, no: int) -> None:
@@ -256,3 +224,103 @@ def _function(ctx: Context, writer: TableWriter, mm: mmap.mmap) -> None:
             _tail(ctx, mm, complete, first)
     finally:
         del buf
+
+
+def _graph(ctx: Context, writer: TableWriter, mm: mmap.mmap) -> None:
+    """Parse a function_graph trace in one thread: a row may close a call opened anywhere before it.
+
+    The kernel keeps the open calls; a line it leaves to Python is read by
+    ``ftrace.graph_match``: skipped or reported as malformed right here, or,
+    when it is a call entry, leaf or exit (which would change the stacks),
+    the open calls are converted to the reference's stacks and the rest of
+    the file goes through ``FtraceFunctionGraph.rows_from``.
+    """
+    import itertools
+
+    import numpy as np
+
+    from . import _kernels as K
+    from .ftrace import FtraceFunctionGraph, graph_match
+
+    buf = np.frombuffer(mm, dtype=np.uint8)
+    out = np.empty(WINDOW + (64 << 10), dtype=np.uint8)
+    st = np.zeros(K.STATE, dtype=np.int64)
+    st[K.LINE] = 1
+    st[K.FREE] = -1
+    pool = np.empty((1024, K.E_FIELDS), dtype=np.int64)
+    tops = np.full(MAX_CPUS, -1, dtype=np.int64)
+    seen = np.zeros(MAX_CPUS, dtype=np.uint8)
+    order = np.zeros(MAX_CPUS, dtype=np.int64)
+
+    def emit() -> None:
+        if st[K.OUT]:
+            writer.write_csv_bytes(out[:st[K.OUT]], int(st[K.ROWS]))
+            st[K.OUT] = st[K.ROWS] = 0
+
+    handover: tuple[int, str, int] | None = None
+    stopped = False
+    dropped = 0
+    try:
+        for _start, end in _windows(mm):
+            while st[K.POS] < end:
+                status = K.graph_window(buf, end, st, out, pool, tops, seen, order)
+                emit()
+                if status == K.GROW:
+                    pool = np.concatenate([pool, np.empty_like(pool)])
+                elif status == K.SLOW:
+                    pos, no = int(st[K.POS]), int(st[K.LINE])
+                    nl = mm.find(b"\n", pos)
+                    text = ctx.line_text(no, mm[pos:nl])
+                    if text is None:  # a lone \r: the reference stops reading here
+                        stopped = True
+                        break
+                    m = graph_match(text)
+                    if isinstance(m, str):
+                        ctx.bad(no, text, m)
+                    elif m is not None:
+                        handover = (no, text, nl + 1)
+                        break
+                    st[K.POS], st[K.LINE] = nl + 1, no + 1
+            if stopped or handover:
+                break
+            dropped = _drop(mm, int(st[K.POS]), dropped)
+        if handover:
+            no, text, offset = handover
+            stacks = _stacks(mm, pool, tops, order, int(st[K.NCPU]))
+            lines = itertools.chain([(no, text)], ctx.lines(offset, no + 1))
+            for row in FtraceFunctionGraph().rows_from(ctx, stacks, lines):
+                writer.write(row)
+            return
+        if not stopped:
+            _tail(ctx, mm, int(st[K.POS]), int(st[K.LINE]))
+        while K.graph_flush(buf, st, out, pool, tops, order) == K.FULL:
+            emit()
+        emit()
+    finally:
+        del buf
+
+
+def _stacks(mm: mmap.mmap, pool: Any, tops: Any, order: Any, ncpu: int) -> dict[int, list[tuple[Any, ...]]]:
+    """The kernel's open calls as FtraceFunctionGraph's stacks: CPUs in first-seen order, bottom first."""
+    from . import _kernels as K
+
+    def span(a: int, b: int) -> str | None:
+        return mm[a:b].decode("ascii") if a >= 0 else None
+
+    stacks: dict[int, list[tuple[Any, ...]]] = {}
+    for cpu in order[:ncpu].tolist():
+        chain = []
+        e = int(tops[cpu])
+        while e >= 0:
+            chain.append(e)
+            e = int(pool[e, K.E_PREV])
+        entries = []
+        for e in reversed(chain):
+            f = pool[e].tolist()
+            pid = span(f[K.E_PA], f[K.E_PB])
+            ts = span(f[K.E_SA], f[K.E_SB])
+            entries.append((cpu, span(f[K.E_TA], f[K.E_TB]), int(pid) if pid is not None else None,
+                            span(f[K.E_FA], f[K.E_FB]), f[K.E_DEPTH], float(ts) if ts is not None else None,
+                            f[K.E_LINE]))
+        stacks[cpu] = entries
+    return stacks
