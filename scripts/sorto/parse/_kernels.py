@@ -597,12 +597,30 @@ def _open_row(out: np.ndarray, o: int, buf: np.ndarray, E: np.ndarray, e: int, e
 
 
 @njit(cache=True, nogil=True)
-def _graph_plain_skip(buf: np.ndarray, a: int, b: int) -> int:
-    """Lines the reference skips before parsing: 1 skip, 0 parse, -1 Python decides (CPU/LOST, irq markers).
+def _cpu_prefix(buf: np.ndarray, i: int, b: int) -> int:
+    r"""``(?:\d+\.\d+\s*\|\s*)?\d+\)\s`` at ``i`` (the start of GRAPH_LINE and _G_IRQ_MARK): the end, or -1."""
+    if i < b and _digit(buf[i]):
+        j = _skip_digits(buf, i, b)
+        if j + 1 < b and buf[j] == _DOT and _digit(buf[j + 1]):
+            k = _skip_digits(buf, j + 1, b)
+            m = _skip_sp(buf, k, b)
+            if m < b and buf[m] == _PIPE:
+                i = _skip_sp(buf, m + 1, b)
+    c = _skip_digits(buf, i, b)
+    if c == i or c + 1 >= b or buf[c] != _RPAR or buf[c + 1] != _SP:
+        return -1
+    return c + 2
 
-    Blank, ``#`` comments and rows of dashes are skipped; a line with
-    ``==========`` (irq marker), starting with ``CPU`` (lost events, or a
-    context switch without a bar), or without any ``|`` goes to Python.
+
+@njit(cache=True, nogil=True)
+def _graph_plain_skip(buf: np.ndarray, a: int, b: int) -> int:
+    """The reference's skips before GRAPH_LINE: 1 skip, 0 parse the line, -1 Python decides.
+
+    Skipped as in FtraceFunctionGraph: blank lines and ``#`` comments, rows
+    of dashes, context switches (``_G_SWITCH``, no bar) and irq markers
+    printed in the duration column (``_G_IRQ_MARK``).  Other lines without a
+    bar, with ``==========`` or starting with ``C`` (``CPU:N [LOST``) go to
+    Python.
     """
     i = _skip_sp(buf, a, b)
     if i == b or buf[i] == _HASH:
@@ -612,6 +630,7 @@ def _graph_plain_skip(buf: np.ndarray, a: int, b: int) -> int:
         e -= 1
     dashes = True
     bar = False
+    marker = False
     eq = 0
     for k in range(i, e):
         c = buf[k]
@@ -622,12 +641,41 @@ def _graph_plain_skip(buf: np.ndarray, a: int, b: int) -> int:
         if c == _EQ:
             eq += 1
             if eq >= 10:
-                return -1
+                marker = True
         else:
             eq = 0
     if dashes:
         return 1
-    if not bar or buf[i] == 67:  # 'C'
+    if not bar:  # _G_SWITCH: CPU) then "=>" and a name after the first word
+        c = _skip_digits(buf, i, e)
+        if c == i or c + 1 >= e or buf[c] != _RPAR or buf[c + 1] != _SP:
+            return -1
+        s0 = _skip_sp(buf, c + 1, e)
+        for k in range(s0 + 1, e - 2):
+            if buf[k] == _EQ and buf[k + 1] == 62 and buf[k + 2] == _SP and _skip_sp(buf, k + 2, e) < e:
+                return 1
+        return -1
+    if marker:  # _G_IRQ_MARK: prefix, anything, "==========>" or "<==========", spaces, a final bar
+        if buf[e - 1] != _PIPE:
+            return -1
+        g = e - 1
+        while g > i and buf[g - 1] == _SP:
+            g -= 1
+        start = _cpu_prefix(buf, i, e)
+        if start < 0 or g - 11 < start:
+            return -1
+        if buf[g - 1] == 62:
+            for k in range(g - 11, g - 1):
+                if buf[k] != _EQ:
+                    return -1
+            return 1
+        if buf[g - 11] == _LT:
+            for k in range(g - 10, g):
+                if buf[k] != _EQ:
+                    return -1
+            return 1
+        return -1
+    if buf[i] == 67:  # 'C'
         return -1
     return 0
 
@@ -668,7 +716,7 @@ def graph_window(buf: np.ndarray, end: int, st: np.ndarray, out: np.ndarray, E: 
         i = _skip_sp(buf, pos, nl)
         sa = -1
         sb = -1
-        if i < nl and _digit(buf[i]):
+        if i < nl and _digit(buf[i]):  # funcgraph-abstime
             j = _skip_digits(buf, i, nl)
             if j + 1 < nl and buf[j] == _DOT and _digit(buf[j + 1]):
                 k = _skip_digits(buf, j + 1, nl)
