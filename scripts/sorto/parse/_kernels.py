@@ -36,8 +36,11 @@ ROW_SLACK = 96
 
 _SP, _COMMA, _DASH, _DOT, _ZERO, _NINE, _COLON = 32, 44, 45, 46, 48, 57, 58
 _LPAR, _RPAR, _LBR, _RBR, _LT, _HASH, _PIPE = 40, 41, 91, 93, 60, 35, 124
-#: 1 for the bytes that make a line not plain (see _line_end): controls, non-ASCII, ``,`` and ``"``.
-_ODD = np.array([0 if 32 <= c <= 126 and c not in (44, 34) else 1 for c in range(256)], dtype=np.uint8)
+#: Byte classes, OR-ed over a line by _line_scan: ODD for the bytes that make a line not plain
+#: (controls, non-ASCII, ``,`` and ``"``), then ``|`` and ``=`` (function_graph's quick skip test).
+C_ODD, C_BAR, C_EQ = 1, 2, 4
+_CLASS = np.array([(0 if 32 <= c <= 126 and c not in (44, 34) else C_ODD) | (C_BAR if c == 124 else 0)
+                   | (C_EQ if c == 61 else 0) for c in range(256)], dtype=np.uint8)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -164,17 +167,24 @@ def _put_float(out: np.ndarray, o: int, buf: np.ndarray, a: int, b: int) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _line_end(buf: np.ndarray, pos: int) -> tuple[int, bool]:
-    """End of the line at ``pos`` (its ``\\n``) and whether the line is plain: printable ASCII, no ``,`` or ``"``."""
+def _line_scan(buf: np.ndarray, pos: int) -> tuple[int, int]:
+    """End of the line at ``pos`` (its ``\\n``) and the OR of its bytes' classes (_CLASS), in one pass."""
     i = np.uint64(pos)
-    odd = 0
+    m = 0
     while True:
         c = buf[i]
         if c == 10:
             break
-        odd |= _ODD[c]
+        m |= _CLASS[c]
         i += np.uint64(1)
-    return np.int64(i), odd == 0
+    return np.int64(i), m
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _line_end(buf: np.ndarray, pos: int) -> tuple[int, bool]:
+    """End of the line at ``pos`` and whether the line is plain: printable ASCII, no ``,`` or ``"``."""
+    nl, m = _line_scan(buf, pos)
+    return nl, (m & C_ODD) == 0
 
 
 @njit(cache=True, nogil=True)
@@ -697,14 +707,17 @@ def graph_window(buf: np.ndarray, end: int, st: np.ndarray, out: np.ndarray, E: 
     ncpu_max = tops.shape[0]
     status = DONE
     while pos < end:
-        nl, plain = _line_end(buf, pos)
-        if not plain:
+        nl, cls = _line_scan(buf, pos)
+        if cls & C_ODD:
             status = SLOW
             break
         if nl - pos + 2 * ROW_SLACK > cap - o:
             status = FULL if o > 0 else SLOW
             break
-        sk = _graph_plain_skip(buf, pos, nl)
+        i = _skip_sp(buf, pos, nl)
+        sk = 0
+        if not (cls & C_BAR) or (cls & C_EQ) or i == nl or buf[i] == _HASH or buf[i] == _DASH or buf[i] == 67:
+            sk = _graph_plain_skip(buf, pos, nl)  # the common call line (a bar, no "=") cannot be skipped
         if sk < 0:
             status = SLOW
             break
