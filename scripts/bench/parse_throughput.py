@@ -3,7 +3,9 @@
 
 The log is the real guest fixture ``tests/data/guest/ftrace_function.txt``
 (a ``sorto trace`` capture), its header kept once and its event lines
-replicated until the file reaches ``--size-mb`` (default 500).  Every side
+replicated until the file reaches ``--size-mb`` (default 500);
+``--log function_graph`` replicates ``ftrace_function_graph.txt`` instead
+(without the naive baseline, which reads function lines only).  Every side
 runs in its own process on the same file, so its peak RSS is its own:
 
 * ``sorto parse`` as users run it (``--engine auto``: the compiled fast path
@@ -41,7 +43,13 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-FIXTURE = REPO / "tests" / "data" / "guest" / "ftrace_function.txt"
+GUEST = REPO / "tests" / "data" / "guest"
+#: ``--log``: the capture replicated, and the line shape grep counts.
+LOGS = {
+    "function": (GUEST / "ftrace_function.txt", r"^ *.+-[0-9]+ +\[[0-9]+\] .*[0-9]: .+ <-"),
+    "function_graph": (GUEST / "ftrace_function_graph.txt", r"^ *[0-9]+\) .*\| *[^ =]"),
+}
+FIXTURE = LOGS["function"][0]
 
 NAIVE = r'''
 import csv, re, sys
@@ -60,9 +68,6 @@ with open(sys.argv[2], "w", newline="") as out:
 print(len(rows))
 '''
 
-# The shape of a function-tracer line, for grep.
-GREP_SHAPE = r"^ *.+-[0-9]+ +\[[0-9]+\] .*[0-9]: .+ <-"
-
 # Run a command, then print its wall time and the peak RSS of the child (KiB).
 MEASURE = r'''
 import json, resource, subprocess, sys, time
@@ -80,9 +85,9 @@ NAIVE_NAME = "naive regex, all in memory"
 GREP = "grep -cE (line shape)"
 
 
-def build_log(path: Path, size_mb: int) -> int:
+def build_log(path: Path, size_mb: int, fixture: Path = FIXTURE) -> int:
     """Write the fixture's header once and its event lines until ``size_mb``; return the line count."""
-    text = FIXTURE.read_text()
+    text = fixture.read_text()
     lines = text.splitlines(keepends=True)
     header = [ln for ln in lines if ln.lstrip().startswith("#")]
     body = "".join(ln for ln in lines if not ln.lstrip().startswith("#") and ln.strip())
@@ -112,6 +117,8 @@ def sorto_rows(res: dict) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--log", choices=sorted(LOGS), default="function",
+                   help="which guest capture to replicate (default function; the naive baseline reads only that)")
     p.add_argument("--size-mb", type=int, default=500, help="size of the replicated log (default 500)")
     p.add_argument("--flat-mb", type=int, default=0,
                    help="also parse a log of this size in each round, to show peak RSS flat in file size")
@@ -125,21 +132,22 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list[dict]] = {}
     rows: dict[str, int] = {}
     try:
-        log = work / "ftrace_function_big.txt"
-        nlines = build_log(log, args.size_mb)
+        fixture, shape = LOGS[args.log]
+        log = work / f"ftrace_{args.log}_big.txt"
+        nlines = build_log(log, args.size_mb, fixture)
         mb = log.stat().st_size / 1e6
         sides: dict[str, list[str]] = {
             OURS: [py, "-m", "sorto", "parse", str(log), "--out", str(work / "fast"), "--json"],
             REFERENCE: [py, "-m", "sorto", "parse", str(log), "--out", str(work / "ref"), "--json",
                         "--engine", "python"],
-            GREP: ["grep", "-cE", GREP_SHAPE, str(log)],
+            GREP: ["grep", "-cE", shape, str(log)],
         }
-        if not args.no_naive:
+        if not args.no_naive and args.log == "function":
             sides[NAIVE_NAME] = [py, "-c", NAIVE, str(log), str(work / "naive.csv")]
         sizes = {name: mb for name in sides}
         if args.flat_mb:
-            small = work / "ftrace_function_small.txt"
-            build_log(small, args.flat_mb)
+            small = work / f"ftrace_{args.log}_small.txt"
+            build_log(small, args.flat_mb, fixture)
             flat = f"{OURS} --engine fast, {args.flat_mb} MB"
             sides[flat] = [py, "-m", "sorto", "parse", str(small), "--out", str(work / "small"), "--json",
                            "--engine", "fast"]
@@ -152,14 +160,14 @@ def main(argv: list[str] | None = None) -> int:
             for name in order:
                 res = measure(sides[name], ok_rc=(0, 1) if name == GREP else (0,))
                 results.setdefault(name, []).append(res)
-                rows[name] = (int(res["stdout"].split()[-1]) if name in (GREP, NAIVE_NAME) else sorto_rows(res))
+                rows[name] = int(res["stdout"].split()[-1]) if name in (GREP, NAIVE_NAME) else sorto_rows(res)
         a = next((work / "fast").glob("*.csv"))
         b = next((work / "ref").glob("*.csv"))
         identical = filecmp.cmp(a, b, shallow=False)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"parse throughput: {mb:.0f} MB ftrace function log ({nlines} lines) replicated from {FIXTURE.name}, "
+    print(f"parse throughput: {mb:.0f} MB ftrace {args.log} log ({nlines} lines) replicated from {fixture.name}, "
           f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.repeats} interleaved rounds")
     print(f"{'side':<36} {'rows':>9} {'s min':>7} {'s med':>7} {'MB/s max':>9} {'MB/s med':>9} "
           f"{'RSS MiB min':>12} {'RSS MiB med':>12}")
