@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -58,13 +59,13 @@ def wanted(kind: str, path: Path, fmt: str, engine: str) -> bool:
     """Whether ``engine`` (``auto``, ``fast`` or ``python``) sends this file to the fast path."""
     if engine == "python" or fmt != "csv" or kind not in TYPES:
         return False
-    if engine == "fast":
-        return available()
     try:
-        big = os.path.getsize(path) >= MIN_BYTES
+        st = os.stat(path)
     except OSError:
         return False
-    return big and available()
+    if not stat.S_ISREG(st.st_mode) or st.st_size == 0:  # /proc files and pipes cannot be mapped
+        return False
+    return (engine == "fast" or st.st_size >= MIN_BYTES) and available()
 
 
 def parse(kind: str, ctx: Context, writer: TableWriter) -> None:
@@ -100,7 +101,7 @@ def _windows(mm: mmap.mmap) -> Iterator[tuple[int, int]]:
 def _drop(mm: mmap.mmap, upto: int, dropped: int) -> int:
     """Release the mapping's pages below ``upto``: parsed bytes must not stay resident."""
     upto -= upto % mmap.PAGESIZE
-    if upto > dropped:
+    if upto > dropped and hasattr(mm, "madvise"):
         mm.madvise(mmap.MADV_DONTNEED, dropped, upto - dropped)
         return upto
     return dropped
