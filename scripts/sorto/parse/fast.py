@@ -1,12 +1,13 @@
 """The fast path of ``sorto parse`` for ftrace ``function`` and ``function_graph`` logs.
 
 Why a second path: the reference parsers (``ftrace.py``) spend about 7 us a
-line in Python, 13 MB/s, and these two tracers write the biggest logs.  Here
-the file is memory-mapped and read in windows of ``WINDOW`` bytes by the
-compiled kernels of ``_kernels.py``, which write the CSV bytes of the rows
-straight into a reusable buffer.  Memory stays flat: one output buffer, and
-the pages of each window are dropped from the mapping (``MADV_DONTNEED``)
-once parsed, so the resident size does not grow with the file.
+line in Python (6-13 MB/s on a function log, less on function_graph), and
+these two tracers write the biggest logs.  Here the file is memory-mapped
+and read in windows of ``WINDOW`` bytes by the compiled kernels of
+``_kernels.py``, which write the CSV bytes of the rows straight into a
+buffer.  Memory stays flat: an output buffer per window in flight, and the
+pages of each window are dropped from the mapping (``MADV_DONTNEED``) once
+parsed, so the resident size does not grow with the file.
 
 The reference stays the definition of the output.  A kernel only takes the
 lines whose reading it reproduces exactly; any other line (non-ASCII, a
@@ -21,7 +22,7 @@ file, with the open calls, to the reference parser.
 Only CSV output goes this way: Parquet keeps its typed columns (an empty
 string and a null differ there) through the reference path.  numba is
 imported only here, and only for files of at least ``MIN_BYTES``, where its
-start-up (about half a second with the compiled kernels cached) pays off.
+start-up (about a second with the compiled kernels cached) pays off.
 """
 
 from __future__ import annotations
