@@ -355,11 +355,13 @@ def function_window(buf: np.ndarray, end: int, st: np.ndarray, out: np.ndarray) 
 # function_graph tracer: ftrace.GRAPH_LINE, _G_ENTRY, _G_EXIT and FtraceFunctionGraph.rows' call stacks
 #
 # The open calls of each CPU are a linked stack in an entry pool ``E`` (rows
-# of the fields below, spans into ``buf``: the whole file is mapped, so a
-# span stays valid however far the exit is).  ``tops[cpu]`` is the top entry
+# of the fields below, spans into ``buf``).  ``tops[cpu]`` is the top entry
 # (-1: empty); ``order`` lists the CPUs in the order the reference's dict of
 # stacks first saw them, which is the order it closes the calls still open at
 # the end.  CPUs must be below ``len(tops)``; a larger one goes to Python.
+# The driver reads the file into one reused buffer: before it reads the next
+# window, ``graph_keep`` copies the spans of the calls still open to the
+# front of the buffer, so they stay valid however far the exit is.
 
 #: Fields of an entry in the pool.
 E_PREV, E_CPU, E_DEPTH, E_LINE, E_TA, E_TB, E_PA, E_PB, E_FA, E_FB, E_SA, E_SB = range(12)
@@ -904,3 +906,38 @@ def graph_flush(buf: np.ndarray, st: np.ndarray, out: np.ndarray, E: np.ndarray,
     st[OUT] = o
     st[ROWS] = rows
     return status
+
+
+@njit(cache=True, nogil=True)
+def graph_keep(buf: np.ndarray, E: np.ndarray, tops: np.ndarray, order: np.ndarray, ncpu: int,
+               dst: np.ndarray) -> int:
+    """Copy the spans of the calls still open into ``dst`` from 0 and point their entries there.
+
+    Before the driver reads the next window over the buffer, what the open
+    calls still need (task, pid, function, timestamp) is kept this way; the
+    driver puts ``dst[:n]`` back at the front of the buffer.  Returns ``n``,
+    or minus the bytes needed when ``dst`` is too small (nothing changed then).
+    """
+    need = 0
+    for k in range(ncpu):
+        e = tops[order[k]]
+        while e >= 0:
+            for f in range(E_TA, E_SB + 1, 2):
+                if E[e, f] >= 0:
+                    need += E[e, f + 1] - E[e, f]
+            e = E[e, E_PREV]
+    if need > dst.shape[0]:
+        return -need
+    o = 0
+    for k in range(ncpu):
+        e = tops[order[k]]
+        while e >= 0:
+            for f in range(E_TA, E_SB + 1, 2):
+                a = E[e, f]
+                if a >= 0:
+                    b = _put(dst, o, buf, a, E[e, f + 1])
+                    E[e, f] = o
+                    E[e, f + 1] = b
+                    o = b
+            e = E[e, E_PREV]
+    return o
