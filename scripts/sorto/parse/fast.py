@@ -2,12 +2,20 @@
 
 Why a second path: the reference parsers (``ftrace.py``) spend about 7 us a
 line in Python (6-13 MB/s on a function log, less on function_graph), and
-these two tracers write the biggest logs.  Here the file is memory-mapped
-and read in windows of ``WINDOW`` bytes by the compiled kernels of
-``_kernels.py``, which write the CSV bytes of the rows straight into a
-buffer.  Memory stays flat: an output buffer per window in flight, and the
-pages of each window are dropped from the mapping (``MADV_DONTNEED``) once
-parsed, so the resident size does not grow with the file.
+these two tracers write the biggest logs.  Here the file is read in windows
+of ``WINDOW`` bytes into reused buffers, the incomplete last line of a
+window carried over to the next, and the compiled kernels of
+``_kernels.py`` write the CSV bytes of a window's rows straight into an
+output buffer.  Memory stays flat in file size: an input and an output
+buffer per window in flight.
+
+The file is read, not memory-mapped: a mapped file cut short while it is
+parsed (a trace still being copied or rotated, a log on a network
+filesystem) kills the process with SIGBUS at the first page past the new
+end, with no message.  Read, such a file just ends where the reads end, and
+the table is what the reference makes of the bytes read (a cut last line
+skipped and flagged, as ``Context.lines`` does); a failing read is a
+SortoError naming the file and the offset.
 
 The reference stays the definition of the output.  A kernel only takes the
 lines whose reading it reproduces exactly; any other line (non-ASCII, a
@@ -27,17 +35,16 @@ start-up (about a second with the compiled kernels cached) pays off.
 
 from __future__ import annotations
 
-import mmap
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..errors import SortoError
 from .base import Context
 from .tables import TableWriter
 
-#: Bytes parsed per kernel call; also the granularity of dropping parsed pages.
+#: Bytes read per window (more for a line longer than that); a kernel call parses at most a window.
 WINDOW = 4 << 20
 #: Smaller files go through the reference path: numba's start-up would cost more than it saves.
 MIN_BYTES = 16 << 20
@@ -64,54 +71,113 @@ def wanted(kind: str, path: Path, fmt: str, engine: str) -> bool:
         st = os.stat(path)
     except OSError:
         return False
-    if not stat.S_ISREG(st.st_mode) or st.st_size == 0:  # /proc files and pipes cannot be mapped
+    if not stat.S_ISREG(st.st_mode) or st.st_size == 0:  # /proc files (size 0) and pipes: the reference
         return False
     return (engine == "fast" or st.st_size >= MIN_BYTES) and available()
 
 
 def parse(kind: str, ctx: Context, writer: TableWriter) -> None:
     """Write the table of ``ctx.path`` (of type ``kind``) through ``writer`` with the kernels."""
-    if os.path.getsize(ctx.path) == 0:
-        return
-    with open(ctx.path, "rb") as fh:
-        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
     try:
+        fh = open(ctx.path, "rb", buffering=0)
+    except OSError as exc:
+        raise SortoError(f"{ctx.path}: cannot open: {exc.strerror or exc}") from exc
+    with fh:
+        reader = _Reader(ctx.path, fh)
         if kind == "ftrace_function":
-            _function(ctx, writer, mm)
+            _function(ctx, writer, reader)
         elif kind == "ftrace_function_graph":
-            _graph(ctx, writer, mm)
+            _graph(ctx, writer, reader)
         else:
             raise ValueError(kind)
-    finally:
-        try:
-            mm.close()
-        except BufferError:  # an array view of it is still referenced somewhere: the collector unmaps it
-            pass
 
 
-def _windows(mm: mmap.mmap) -> Iterator[tuple[int, int]]:
-    """``(start, end)`` of each window: whole lines, ``end`` just after a newline."""
-    complete = mm.rfind(b"\n") + 1
-    start = 0
-    while start < complete:
-        end = complete if start + WINDOW >= complete else mm.find(b"\n", start + WINDOW - 1) + 1
-        yield start, end
-        start = end
+def _readinto(fh: Any, view: memoryview) -> int:
+    """One ``read(2)`` into ``view``: the bytes read, 0 at the end of the file (the tests wrap this)."""
+    return fh.readinto(view)
 
 
-def _drop(mm: mmap.mmap, upto: int, dropped: int) -> int:
-    """Release the mapping's pages below ``upto``: parsed bytes must not stay resident."""
-    upto -= upto % mmap.PAGESIZE
-    if upto > dropped and hasattr(mm, "madvise"):
-        mm.madvise(mmap.MADV_DONTNEED, dropped, upto - dropped)
-        return upto
-    return dropped
+class _Buffer:
+    """An input buffer reused from window to window: its bytes and their numpy view (what the kernels take)."""
+
+    def __init__(self) -> None:
+        self.raw = bytearray()
+        self.arr: Any = None
+
+    def reserve(self, size: int, keep: int) -> None:
+        """Make room for ``size`` bytes, keeping the first ``keep``; grows only (a line longer than a window)."""
+        if len(self.raw) < size:
+            import numpy as np
+
+            old = self.raw
+            self.raw = bytearray(size)
+            self.raw[:keep] = old[:keep]
+            self.arr = np.frombuffer(self.raw, dtype=np.uint8)
 
 
-def _tail(ctx: Context, mm: mmap.mmap, pos: int, no: int) -> None:
+class _Reader:
+    """The file read front to back in windows of whole lines; the incomplete last line is carried over.
+
+    Each window is the carried bytes and then up to ``WINDOW`` new ones (as
+    many as the carried line when it is longer, so a long line doubles the
+    buffer rather than being read again and again), cut after its last
+    newline.  Reading stops at the first read that returns nothing: a file
+    cut short while it is read just ends there, and what follows the last
+    newline is then the file's last line (``carry``), as the reference's
+    ``Context.lines`` sees it.
+    """
+
+    def __init__(self, path: Path, fh: Any) -> None:
+        self.path = path
+        self.fh = fh
+        self.offset = 0  # of the next byte to read
+        self.start = 0  # file offset of the current window's first byte
+        self.carry = b""
+        self.eof = False
+
+    def window(self, buf: _Buffer, at: int = 0) -> int | None:
+        """Read the next window into ``buf`` from ``at`` (what is before stays); its end, or None at the end.
+
+        ``buf.raw[at:end]`` are whole lines and begin at file offset
+        ``self.start``; at the end of the file, ``carry`` holds the bytes
+        after the last newline.
+        """
+        while not self.eof:
+            c = len(self.carry)
+            want = max(WINDOW, c)
+            buf.reserve(at + c + want, at)
+            buf.raw[at:at + c] = self.carry
+            with memoryview(buf.raw) as mv:
+                got = self._fill(mv[at + c:at + c + want])
+            self.eof = got < want
+            n = at + c + got
+            end = buf.raw.rfind(b"\n", at, n) + 1
+            if end:
+                self.start = self.offset - (n - at)
+                self.carry = bytes(buf.raw[end:n])
+                return end
+            self.carry = bytes(buf.raw[at:n])
+        return None
+
+    def _fill(self, view: memoryview) -> int:
+        """Read into ``view`` until it is full or the file ends; the bytes read."""
+        got = 0
+        while got < len(view):
+            try:
+                k = _readinto(self.fh, view[got:])
+            except OSError as exc:
+                raise SortoError(f"{self.path}: read failed at byte {self.offset}: {exc.strerror or exc}") from exc
+            if not k:
+                break
+            got += k
+            self.offset += k
+        return got
+
+
+def _tail(ctx: Context, data: bytes, no: int) -> None:
     """The bytes after the last newline: a truncated last line, as ``Context.lines`` treats it."""
-    if pos < len(mm):
-        ctx.line_text(no, mm[pos:], last=True)
+    if data:
+        ctx.line_text(no, data, last=True)
 
 
 def workers() -> int:
@@ -141,26 +207,28 @@ class _Window:
         self.stopped = False
 
 
-def _function(ctx: Context, writer: TableWriter, mm: mmap.mmap) -> None:
+def _function(ctx: Context, writer: TableWriter, reader: _Reader) -> None:
     """Parse a function trace: its windows are independent (no state across lines), so threads share them.
 
-    Every window is parsed by the kernel into its own buffer, lines for
-    Python handled in the same thread; results are written and merged in
-    file order, so the first malformed line in the file is the one reported,
-    and at most ``workers() + 1`` windows are in memory at once.
+    Every window is read into one of ``workers() + 1`` buffers and parsed
+    by the kernel into its own output buffer, lines for Python handled in
+    the same thread; results are written and merged in file order, so the
+    first malformed line in the file is the one reported, and a buffer is
+    read into again once its window is written.
     """
+    from collections import deque
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     import numpy as np
 
     from . import _kernels as K
     from .ftrace import function_row
 
-    buf = np.frombuffer(mm, dtype=np.uint8)
-
-    def work(buf: Any, start: int, end: int, first: int) -> _Window:
+    def work(raw: bytearray, buf: Any, end: int, first: int) -> _Window:
         w = _Window(ctx)
         out = np.empty(WINDOW + (64 << 10), dtype=np.uint8)  # when full, its rows are copied out
         st = np.zeros(4, dtype=np.int64)
-        st[K.POS], st[K.LINE] = start, first
+        st[K.LINE] = first
         while st[K.POS] < end:
             status = K.function_window(buf, end, st, out)
             if st[K.OUT]:
@@ -169,8 +237,8 @@ def _function(ctx: Context, writer: TableWriter, mm: mmap.mmap) -> None:
                 st[K.OUT] = st[K.ROWS] = 0
             if status == K.SLOW:
                 pos, no = int(st[K.POS]), int(st[K.LINE])
-                nl = mm.find(b"\n", pos)
-                text = w.ctx.line_text(no, mm[pos:nl])
+                nl = raw.find(b"\n", pos, end)
+                text = w.ctx.line_text(no, bytes(raw[pos:nl]))
                 if text is None:  # a lone \r: the reference stops reading here
                     w.stopped = True
                     break
@@ -181,32 +249,25 @@ def _function(ctx: Context, writer: TableWriter, mm: mmap.mmap) -> None:
                 st[K.POS], st[K.LINE] = nl + 1, no + 1
         return w
 
-    from concurrent.futures import ThreadPoolExecutor
-
-    try:
-        with ThreadPoolExecutor(max_workers=workers(), thread_name_prefix="sorto-parse") as pool:
-            pending = []
-            first = 1
-            dropped = 0
-            stopped = False
-            windows = _windows(mm)
+    free = [_Buffer() for _ in range(workers() + 1)]
+    pending: deque[tuple[_Buffer, Future[_Window]]] = deque()
+    first = 1
+    stopped = False
+    with ThreadPoolExecutor(max_workers=workers(), thread_name_prefix="sorto-parse") as pool:
+        try:
             while True:
-                while len(pending) < workers() + 1:
-                    nxt = next(windows, None)
-                    if nxt is None:
+                while free and not reader.eof:
+                    b = free.pop()
+                    end = reader.window(b)
+                    if end is None:
+                        free.append(b)
                         break
-                    start, end = nxt
-                    pending.append((end, first, pool.submit(work, buf, start, end, first)))
-                    first += K.count_lines(buf, start, end)
+                    pending.append((b, pool.submit(work, b.raw, b.arr, end, first)))
+                    first += K.count_lines(b.arr, 0, end)
                 if not pending:
                     break
-                end, _first, fut = pending.pop(0)
-                try:
-                    w = fut.result()
-                except BaseException:
-                    for _e, _f, later in pending:
-                        later.cancel()
-                    raise
+                b, fut = pending.popleft()
+                w = fut.result()
                 for piece in w.pieces:
                     writer.write_csv_bytes(piece, 0)
                 writer.rows += w.rows
@@ -217,25 +278,25 @@ def _function(ctx: Context, writer: TableWriter, mm: mmap.mmap) -> None:
                     ctx.truncated_line = w.ctx.truncated_line
                 if w.stopped:
                     stopped = True
-                    for _e, _f, later in pending:
-                        later.cancel()
                     break
-                dropped = _drop(mm, end, dropped)
-        if not stopped:
-            complete = mm.rfind(b"\n") + 1
-            _tail(ctx, mm, complete, first)
-    finally:
-        del buf
+                free.append(b)
+        finally:
+            for _b, later in pending:
+                later.cancel()
+    if not stopped:
+        _tail(ctx, reader.carry, first)
 
 
-def _graph(ctx: Context, writer: TableWriter, mm: mmap.mmap) -> None:
+def _graph(ctx: Context, writer: TableWriter, reader: _Reader) -> None:
     """Parse a function_graph trace in one thread: a row may close a call opened anywhere before it.
 
     The kernel keeps the open calls; a line it leaves to Python is read by
     ``ftrace.graph_match``: skipped or reported as malformed right here, or,
     when it is a call entry, leaf or exit (which would change the stacks),
     the open calls are converted to the reference's stacks and the rest of
-    the file goes through ``FtraceFunctionGraph.rows_from``.
+    the file goes through ``FtraceFunctionGraph.rows_from``.  Between
+    windows the bytes the open calls point to are kept at the front of the
+    one buffer (``_kernels.graph_keep``) and the next window is read after them.
     """
     import itertools
 
@@ -244,7 +305,9 @@ def _graph(ctx: Context, writer: TableWriter, mm: mmap.mmap) -> None:
     from . import _kernels as K
     from .ftrace import FtraceFunctionGraph, graph_match
 
-    buf = np.frombuffer(mm, dtype=np.uint8)
+    buf = _Buffer()
+    keep = np.empty(4096, dtype=np.uint8)  # grows with the open calls
+    kept = 0
     out = np.empty(WINDOW + (64 << 10), dtype=np.uint8)
     st = np.zeros(K.STATE, dtype=np.int64)
     st[K.LINE] = 1
@@ -261,53 +324,57 @@ def _graph(ctx: Context, writer: TableWriter, mm: mmap.mmap) -> None:
 
     handover: tuple[int, str, int] | None = None
     stopped = False
-    dropped = 0
-    try:
-        for _start, end in _windows(mm):
-            while st[K.POS] < end:
-                status = K.graph_window(buf, end, st, out, pool, tops, seen, order)
-                emit()
-                if status == K.GROW:
-                    pool = np.concatenate([pool, np.empty_like(pool)])
-                elif status == K.SLOW:
-                    pos, no = int(st[K.POS]), int(st[K.LINE])
-                    nl = mm.find(b"\n", pos)
-                    text = ctx.line_text(no, mm[pos:nl])
-                    if text is None:  # a lone \r: the reference stops reading here
-                        stopped = True
-                        break
-                    m = graph_match(text)
-                    if isinstance(m, str):
-                        ctx.bad(no, text, m)
-                    elif m is not None:
-                        handover = (no, text, nl + 1)
-                        break
-                    st[K.POS], st[K.LINE] = nl + 1, no + 1
-            if stopped or handover:
-                break
-            dropped = _drop(mm, int(st[K.POS]), dropped)
-        if handover:
-            no, text, offset = handover
-            stacks = _stacks(mm, pool, tops, order, int(st[K.NCPU]))
-            lines = itertools.chain([(no, text)], ctx.lines(offset, no + 1))
-            for row in FtraceFunctionGraph().rows_from(ctx, stacks, lines):
-                writer.write(row)
-            return
-        if not stopped:
-            _tail(ctx, mm, int(st[K.POS]), int(st[K.LINE]))
-        while K.graph_flush(buf, st, out, pool, tops, order) == K.FULL:
+    while True:
+        end = reader.window(buf, kept)
+        if end is None:
+            break
+        raw, arr = buf.raw, buf.arr
+        st[K.POS] = kept
+        while st[K.POS] < end:
+            status = K.graph_window(arr, end, st, out, pool, tops, seen, order)
             emit()
-        emit()
-    finally:
-        del buf
+            if status == K.GROW:
+                pool = np.concatenate([pool, np.empty_like(pool)])
+            elif status == K.SLOW:
+                pos, no = int(st[K.POS]), int(st[K.LINE])
+                nl = raw.find(b"\n", pos, end)
+                text = ctx.line_text(no, bytes(raw[pos:nl]))
+                if text is None:  # a lone \r: the reference stops reading here
+                    stopped = True
+                    break
+                m = graph_match(text)
+                if isinstance(m, str):
+                    ctx.bad(no, text, m)
+                elif m is not None:
+                    handover = (no, text, reader.start + nl + 1 - kept)
+                    break
+                st[K.POS], st[K.LINE] = nl + 1, no + 1
+        if stopped or handover:
+            break
+        while (kept := K.graph_keep(arr, pool, tops, order, int(st[K.NCPU]), keep)) < 0:
+            keep = np.empty(max(2 * len(keep), -kept), dtype=np.uint8)
+        arr[:kept] = keep[:kept]
+    if handover:
+        no, text, offset = handover
+        stacks = _stacks(buf.raw, pool, tops, order, int(st[K.NCPU]))
+        lines = itertools.chain([(no, text)], ctx.lines(offset, no + 1))
+        for row in FtraceFunctionGraph().rows_from(ctx, stacks, lines):
+            writer.write(row)
+        return
+    if not stopped:
+        _tail(ctx, reader.carry, int(st[K.LINE]))
+    if buf.arr is not None:
+        while K.graph_flush(buf.arr, st, out, pool, tops, order) == K.FULL:
+            emit()
+    emit()
 
 
-def _stacks(mm: mmap.mmap, pool: Any, tops: Any, order: Any, ncpu: int) -> dict[int, list[tuple[Any, ...]]]:
+def _stacks(raw: bytearray, pool: Any, tops: Any, order: Any, ncpu: int) -> dict[int, list[tuple[Any, ...]]]:
     """The kernel's open calls as FtraceFunctionGraph's stacks: CPUs in first-seen order, bottom first."""
     from . import _kernels as K
 
     def span(a: int, b: int) -> str | None:
-        return mm[a:b].decode("ascii") if a >= 0 else None
+        return raw[a:b].decode("ascii") if a >= 0 else None
 
     stacks: dict[int, list[tuple[Any, ...]]] = {}
     for cpu in order[:ncpu].tolist():
