@@ -12,7 +12,9 @@ tiny so that window and buffer boundaries fall everywhere.
 
 from __future__ import annotations
 
+import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -264,3 +266,178 @@ def test_graph_kernel_takes_the_call_lines(tmp_path: Path, monkeypatch: pytest.M
     res = parse_file(DATA / "guest" / "ftrace_function_graph.txt", tmp_path, "csv", engine="fast")
     assert res.rows == 680
     assert seen == []  # irq markers and context switches are skipped in the kernel too
+
+
+# --- a log that changes while it is read ----------------------------------------------------
+
+#: Parses argv[1] with the fast path and cuts the file to argv[3] bytes as soon as the first rows are
+#: written (the parse is then under way); prints the result or the SortoError as JSON.  In its own
+#: process, so that a parser killed by a signal (SIGBUS from a memory-mapped reader) fails the test
+#: instead of the test run.
+TRUNCATE_CHILD = r"""
+import json, os, sys
+from pathlib import Path
+from sorto.errors import SortoError
+from sorto.parse import fast, parse_file
+from sorto.parse.tables import TableWriter
+
+src, out, cut = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+fast.WINDOW = 1 << 16
+real = TableWriter.write_csv_bytes
+
+def write(self, data, rows):
+    if os.path.getsize(src) > cut:
+        os.truncate(src, cut)
+    return real(self, data, rows)
+
+TableWriter.write_csv_bytes = write
+try:
+    res = parse_file(src, out, "csv", engine="fast")
+except SortoError as exc:
+    print(json.dumps({"error": str(exc)}))
+else:
+    print(json.dumps(res.as_dict()))
+"""
+
+
+def _replicated(fixture: Path, path: Path, size: int) -> bytes:
+    """Write ``fixture``'s header once and its other lines over and over up to ``size`` bytes (as the bench)."""
+    lines = fixture.read_bytes().splitlines(keepends=True)
+    head = b"".join(ln for ln in lines if ln.lstrip().startswith(b"#"))
+    body = b"".join(ln for ln in lines if not ln.lstrip().startswith(b"#") and ln.strip())
+    data = head + body * (size // len(body) + 1)
+    path.write_bytes(data)
+    return data
+
+
+def _same_as_reference_on(data: bytes, got: tuple[str, object], tmp_path: Path) -> None:
+    """``got`` (from _run) is what the reference makes of exactly ``data``."""
+    p = tmp_path / "what-was-read.txt"
+    p.write_bytes(data)
+    ref = _run(p, "python", False)
+    assert got == ref, (len(data), ref)
+
+
+@pytest.mark.parametrize("kind", ["ftrace_function", "ftrace_function_graph"])
+def test_file_truncated_while_parsed_no_signal(tmp_path: Path, kind: str) -> None:
+    """A log cut short under the parser (a trace still being copied or rotated, a network filesystem).
+
+    The old memory-mapped reader died of SIGBUS on the first page past the
+    new end.  Now the parse must end normally: the table the reference
+    makes of the bytes that were there (the cut line flagged as truncated),
+    or a SortoError naming the file.
+    """
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import sorto
+
+    src = tmp_path / "trace.txt"
+    data = _replicated(DATA / "guest" / f"{kind}.txt", src, 2 << 20)
+    cut = len(data) // 3
+    while data[cut - 1:cut + 1].count(b"\n"):  # mid-line: the last line read is a cut one
+        cut += 1
+    scripts = str(Path(sorto.__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [scripts, os.environ.get("PYTHONPATH")])))
+    r = subprocess.run([sys.executable, "-c", TRUNCATE_CHILD, str(src), str(tmp_path / "out"), str(cut)],
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, f"exit status {r.returncode} (negative: killed by a signal)\n{r.stderr[-3000:]}"
+    assert src.stat().st_size == cut  # the file was cut while it was parsed
+    res = json.loads(r.stdout.splitlines()[-1])
+    if "error" in res:
+        assert str(src) in res["error"]
+        return
+    table = Path(res["output"]).read_bytes()
+    got = ("ok", (table, res["rows"], res["skipped"], res["partial"], res["notes"], res["type"]))
+    _same_as_reference_on(data[:cut], got, tmp_path)
+    assert res["partial"] and res["rows"] > 0
+
+
+def _hook_reads(monkeypatch: pytest.MonkeyPatch, after: Callable[[list[bytes]], None]) -> list[bytes]:
+    """Call ``after(what each read so far returned)`` after each read of the fast path; returns that list."""
+    got: list[bytes] = []
+    real = fast._readinto
+
+    def readinto(fh: object, view: memoryview) -> int:
+        n = real(fh, view)
+        got.append(bytes(view[:n]))
+        after(got)
+        return n
+
+    monkeypatch.setattr(fast, "_readinto", readinto)
+    return got
+
+
+@pytest.mark.parametrize("kind", ["ftrace_function", "ftrace_function_graph"])
+@pytest.mark.parametrize("at_read, cut", [(3, "mid-line"), (10, "line end"), (7, "behind"), (1, "empty")])
+def test_file_shrunk_between_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, at_read: int,
+                                   cut: str) -> None:
+    """Cut between two reads: to the middle of a line ahead, to a line's end, behind what was read, to nothing.
+
+    Strict and lenient, the fast path makes of the bytes it read exactly
+    what the reference makes of them.
+    """
+    src = tmp_path / "trace.txt"
+    data = (DATA / "guest" / f"{kind}.txt").read_bytes()
+    for lenient in (False, True):
+        src.write_bytes(data)
+
+        def after(got: list[bytes]) -> None:
+            if len(got) != at_read:
+                return
+            done = sum(len(b) for b in got)
+            size = {"mid-line": data.index(b"\n", done + 1000) - 7, "line end": data.index(b"\n", done + 1000) + 1,
+                    "behind": done // 2, "empty": 0}[cut]
+            os.truncate(src, size)
+
+        got = _hook_reads(monkeypatch, after)
+        res = _run(src, "fast", lenient)
+        assert len(got) > at_read  # the cut happened during the parse
+        _same_as_reference_on(b"".join(got), res, tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["ftrace_function", "ftrace_function_graph"])
+def test_file_growing_while_parsed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    """A log still being written: a line that arrives in two pieces is read whole, not as two torn lines.
+
+    Each time a read reaches the current end of the file, the writer adds
+    the next piece: half a line, then its rest and more lines.  The parse
+    reads to the final end, and its table is the reference's table of the
+    final file.
+    """
+    src = tmp_path / "trace.txt"
+    data = (DATA / "guest" / f"{kind}.txt").read_bytes()
+    first = data.index(b"\n", len(data) // 2) + 1
+    split = first + (data.index(b"\n", first) - first) // 2
+    pieces = [data[first:split], data[split:]]
+    src.write_bytes(data[:first])
+
+    def after(got: list[bytes]) -> None:
+        if pieces and os.path.getsize(src) == sum(len(b) for b in got):  # the reader is at the end
+            with open(src, "ab") as fh:
+                fh.write(pieces.pop(0))
+
+    got = _hook_reads(monkeypatch, after)
+    res = _run(src, "fast", False)
+    assert not pieces and b"".join(got) == data == src.read_bytes()
+    _same_as_reference_on(data, res, tmp_path)
+    assert res[0] == "ok" and res[1][3] is False  # type: ignore[index]  # nothing flagged partial
+
+
+@pytest.mark.parametrize("kind", ["ftrace_function", "ftrace_function_graph"])
+def test_read_error_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    """A read that fails (EIO from a network filesystem) is a SortoError with the file and the offset."""
+    import errno
+
+    src = tmp_path / "trace.txt"
+    src.write_bytes((DATA / "guest" / f"{kind}.txt").read_bytes())
+
+    def after(got: list[bytes]) -> None:
+        if len(got) == 5:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    _hook_reads(monkeypatch, after)
+    with pytest.raises(SortoError, match=rf"^{src}: read failed at byte \d+: Input/output error$"):
+        parse_file(src, tmp_path / "out", "csv", engine="fast")
