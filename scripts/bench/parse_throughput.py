@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             sizes[flat] = small.stat().st_size / 1e6
         names = list(sides)
         # Not timed: numba compiles the kernels on the first use after an install (10-20 s, then cached).
-        measure([py, "-m", "sorto", "parse", str(FIXTURE), "--out", str(work / "warm"), "--engine", "fast"])
+        measure([py, "-m", "sorto", "parse", str(fixture), "--out", str(work / "warm"), "--engine", "fast"])
         for r in range(args.repeats):
             order = names[r % len(names):] + names[:r % len(names)]  # rotate: no side always runs first
             for name in order:
