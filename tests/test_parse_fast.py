@@ -30,8 +30,9 @@ from .test_parse_props import tree
 
 pytestmark = pytest.mark.skipif(not fast.available(), reason="numba not installed")
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                           HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 
 
 def _run(path: Path, engine: str, lenient: bool) -> tuple[str, object]:
@@ -64,15 +65,30 @@ def tiny_windows(monkeypatch: pytest.MonkeyPatch) -> None:
 
 task = st.one_of(
     st.from_regex(r"[A-Za-z<][A-Za-z0-9_./:>-]{0,14}", fullmatch=True),
-    st.sampled_from(["<idle>", "kworker/0:1-12", "a b", "x-1 [2]", "sh -c", "-", "a--3", "émoji✓", "co,mma",
-                     'quo"te', ""]),
+    st.sampled_from(
+        ["<idle>", "kworker/0:1-12", "a b", "x-1 [2]", "sh -c", "-", "a--3", "émoji✓", "co,mma", 'quo"te', ""]
+    ),
 )
 num = st.one_of(st.integers(0, 4194304).map(str), st.sampled_from(["007", "0", "00"]))
 stamp = st.one_of(
     st.integers(0, 10**9).map(lambda us: f"{us // 1000000:5d}.{us % 1000000:06d}"),
-    st.sampled_from(["0.000000", "0.000001", "0.00012", "0.0001", "10", "0010.500", "12345678901234.5",
-                     "1234567890123456.0", "99999999999999999.0", "0.0000", "1.23456789012345678",
-                     "123.4560000000000000001", "9007199254740993.0"]),
+    st.sampled_from(
+        [
+            "0.000000",
+            "0.000001",
+            "0.00012",
+            "0.0001",
+            "10",
+            "0010.500",
+            "12345678901234.5",
+            "1234567890123456.0",
+            "99999999999999999.0",
+            "0.0000",
+            "1.23456789012345678",
+            "123.4560000000000000001",
+            "9007199254740993.0",
+        ]
+    ),
 )
 flags = st.sampled_from(["d.h..", "....", "dNs3.", ".....", "d..1", "dnh2.1", None, "abc", "abcdefg", "d:h.."])
 ident = st.from_regex(r"[a-z_][a-z0-9_.]{0,20}", fullmatch=True)
@@ -82,8 +98,9 @@ fname = st.one_of(ident, st.sampled_from(["a<-b", "f,g", "ünï", "x\ty"]))
 @st.composite
 def function_line(draw: st.DrawFn) -> str:
     """One line of a function trace: mostly calls, in every prefix variant, and the odd ones out."""
-    kind = draw(st.sampled_from(["call"] * 8 + ["tgid", "noparent", "event", "blank", "comment", "bad", "lost",
-                                                "spaces", "cr"]))
+    kind = draw(
+        st.sampled_from(["call"] * 8 + ["tgid", "noparent", "event", "blank", "comment", "bad", "lost", "spaces", "cr"])
+    )
     t, pid, c, fl, ts = draw(task), draw(num), draw(num), draw(flags), draw(stamp)
     fn, parent = draw(fname), draw(fname)
     tg = f"({draw(st.sampled_from(['  123', '-----', '0042', '1']))}) " if kind == "tgid" else ""
@@ -126,9 +143,15 @@ def test_function_same_as_reference(tmp_path: Path, lines: list[str], ending: st
 def test_function_stray_bytes_and_long_lines(tmp_path: Path) -> None:
     """Invalid UTF-8, a control byte (past the head detection reads), a line longer than the output buffer."""
     good = "  bash-12  [001] d.h..  10.500000: f <-g\n"
-    data = (b"# tracer: function\n" + good.encode() * 150 + b"  b\xff\xfesh-1 [0] .... 1.5: f <-g\n"
-            + good.encode() + b"  ba\x01sh-1 [0] .... 1.5: f <-g\n"
-            + f"  bash-1 [0] .... 1.5: {'f' * 3000} <-g\n".encode() + good.encode() * 30)
+    data = (
+        b"# tracer: function\n"
+        + good.encode() * 150
+        + b"  b\xff\xfesh-1 [0] .... 1.5: f <-g\n"
+        + good.encode()
+        + b"  ba\x01sh-1 [0] .... 1.5: f <-g\n"
+        + f"  bash-1 [0] .... 1.5: {'f' * 3000} <-g\n".encode()
+        + good.encode() * 30
+    )
     p = tmp_path / "function.txt"
     p.write_bytes(data)
     check_same(p, "ftrace_function")
@@ -163,14 +186,48 @@ def test_kernel_takes_the_plain_lines(tmp_path: Path, monkeypatch: pytest.Monkey
 # --- ftrace function_graph ----------------------------------------------------------------
 
 gbody = st.one_of(
-    st.builds(lambda f: f"{f}();", ident), st.builds(lambda f: f"{f}() {{", ident), st.just("}"),
+    st.builds(lambda f: f"{f}();", ident),
+    st.builds(lambda f: f"{f}() {{", ident),
+    st.just("}"),
     st.builds(lambda f: f"}} /* {f} */", ident),
-    st.sampled_from(["f(); /* = 0x0 */", "} /* g = 0x1 */", "} /* = -22 */", "} /* h=3 */", "} /* x = 0*/",
-                     "} /**/", "} /* */", "} /*/", "g [mod_x]() {", "g [mod_x]();", "} /* g [mod_x] */",
-                     "} /* g [mod x] */", "k(a) { /* c */", "k(a)(b);", "k((a));", "k();  ", "k() ;",
-                     "/* trace_printk: hello */", "/* sched_switch: a ==> b */", "==========>", "<==========",
-                     "", "garbage(", "f(a, b);", "ünï();", "f(\"s\");", "} /* f, g */", "}}", "f()", "(x);",
-                     "f(); /* = 0x0 */ x", "f(){", "g [] ();", "} /* = */"]),
+    st.sampled_from(
+        [
+            "f(); /* = 0x0 */",
+            "} /* g = 0x1 */",
+            "} /* = -22 */",
+            "} /* h=3 */",
+            "} /* x = 0*/",
+            "} /**/",
+            "} /* */",
+            "} /*/",
+            "g [mod_x]() {",
+            "g [mod_x]();",
+            "} /* g [mod_x] */",
+            "} /* g [mod x] */",
+            "k(a) { /* c */",
+            "k(a)(b);",
+            "k((a));",
+            "k();  ",
+            "k() ;",
+            "/* trace_printk: hello */",
+            "/* sched_switch: a ==> b */",
+            "==========>",
+            "<==========",
+            "",
+            "garbage(",
+            "f(a, b);",
+            "ünï();",
+            'f("s");',
+            "} /* f, g */",
+            "}}",
+            "f()",
+            "(x);",
+            "f(); /* = 0x0 */ x",
+            "f(){",
+            "g [] ();",
+            "} /* = */",
+        ]
+    ),
 )
 
 
@@ -179,19 +236,48 @@ def graph_line(draw: st.DrawFn) -> str:
     """One line of a function_graph trace in any of the option combinations, or one of the other lines."""
     kind = draw(st.sampled_from(["call"] * 10 + ["other"]))
     if kind == "other":
-        return draw(st.sampled_from(["# tracer: function_graph", "#", " ------------------------------------------",
-                                     " 1)   bash-12   =>   sh-13  ", " 0)   ==========> |", " 0)   <========== |",
-                                     "CPU:1 [LOST 3 EVENTS]", "", "   ", "junk", " 0) ", " 9999) | f();",
-                                     " 12345678901) | f();", " 0)               |  f,g();",
-                                     "  123.456789 |  0)  <idle>-0  |  ==========> |", " 0)  a => b", " 0) =>  x",
-                                     " 0)   ==========>   |  ", " 0) ==========> x |", "0)  <==========|",
-                                     " 0)  x=========> |", " 0)  a =>", " 0)  a => b |", " 1)  <==========  | ",
-                                     "12.5 | 1)   ==========> |", " 0)  -- | --", " 0)  ==========><========== |"]))
+        return draw(
+            st.sampled_from(
+                [
+                    "# tracer: function_graph",
+                    "#",
+                    " ------------------------------------------",
+                    " 1)   bash-12   =>   sh-13  ",
+                    " 0)   ==========> |",
+                    " 0)   <========== |",
+                    "CPU:1 [LOST 3 EVENTS]",
+                    "",
+                    "   ",
+                    "junk",
+                    " 0) ",
+                    " 9999) | f();",
+                    " 12345678901) | f();",
+                    " 0)               |  f,g();",
+                    "  123.456789 |  0)  <idle>-0  |  ==========> |",
+                    " 0)  a => b",
+                    " 0) =>  x",
+                    " 0)   ==========>   |  ",
+                    " 0) ==========> x |",
+                    "0)  <==========|",
+                    " 0)  x=========> |",
+                    " 0)  a =>",
+                    " 0)  a => b |",
+                    " 1)  <==========  | ",
+                    "12.5 | 1)   ==========> |",
+                    " 0)  -- | --",
+                    " 0)  ==========><========== |",
+                ]
+            )
+        )
     cpu = draw(st.sampled_from(["0", "1", "3", "10", "007"]))
     depth = draw(st.integers(0, 4))
     body = draw(gbody)
-    dur = draw(st.one_of(st.none(), st.sampled_from(["0.500", "12.345", "142.704", "31428.22", "7", "0.000",
-                                                      "1234567890123456.5", "0.00001"])))
+    dur = draw(
+        st.one_of(
+            st.none(),
+            st.sampled_from(["0.500", "12.345", "142.704", "31428.22", "7", "0.000", "1234567890123456.5", "0.00001"]),
+        )
+    )
     ovh = draw(st.sampled_from([" ", "+", "!", "#", "*", "@", "$"])) if dur else " "
     proc = draw(st.sampled_from([None, "bash-1234", "<idle>-0", "kworker/0:1-12", "a b-7", "x-1-2", "é-3"]))
     abstime = draw(st.sampled_from([None, "  123.456789", "5.0", "0.000001"]))
@@ -221,8 +307,9 @@ def test_function_graph_same_as_reference(tmp_path: Path, lines: list[str], endi
 
 @SETTINGS
 @given(st.lists(st.tuples(st.integers(0, 2), tree), min_size=1, max_size=6), st.booleans(), st.booleans())
-def test_function_graph_trees_same_as_reference(tmp_path: Path, roots: list[tuple[int, tuple]], with_proc: bool,
-                                                drop: bool) -> None:
+def test_function_graph_trees_same_as_reference(
+    tmp_path: Path, roots: list[tuple[int, tuple]], with_proc: bool, drop: bool
+) -> None:
     """Well-nested call trees on interleaved CPUs, some exits or entries lost (``drop``)."""
     from .test_parse_props import _render
 
@@ -337,12 +424,17 @@ def test_file_truncated_while_parsed_no_signal(tmp_path: Path, kind: str) -> Non
     src = tmp_path / "trace.txt"
     data = _replicated(DATA / "guest" / f"{kind}.txt", src, 2 << 20)
     cut = len(data) // 3
-    while data[cut - 1:cut + 1].count(b"\n"):  # mid-line: the last line read is a cut one
+    while data[cut - 1 : cut + 1].count(b"\n"):  # mid-line: the last line read is a cut one
         cut += 1
     scripts = str(Path(sorto.__file__).resolve().parents[1])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [scripts, os.environ.get("PYTHONPATH")])))
-    r = subprocess.run([sys.executable, "-c", TRUNCATE_CHILD, str(src), str(tmp_path / "out"), str(cut)],
-                       capture_output=True, text=True, env=env, timeout=600)
+    r = subprocess.run(
+        [sys.executable, "-c", TRUNCATE_CHILD, str(src), str(tmp_path / "out"), str(cut)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert r.returncode == 0, f"exit status {r.returncode} (negative: killed by a signal)\n{r.stderr[-3000:]}"
     assert src.stat().st_size == cut  # the file was cut while it was parsed
     res = json.loads(r.stdout.splitlines()[-1])
@@ -372,8 +464,9 @@ def _hook_reads(monkeypatch: pytest.MonkeyPatch, after: Callable[[list[bytes]], 
 
 @pytest.mark.parametrize("kind", ["ftrace_function", "ftrace_function_graph"])
 @pytest.mark.parametrize("at_read, cut", [(3, "mid-line"), (10, "line end"), (7, "behind"), (1, "empty")])
-def test_file_shrunk_between_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, at_read: int,
-                                   cut: str) -> None:
+def test_file_shrunk_between_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, at_read: int, cut: str
+) -> None:
     """Cut between two reads: to the middle of a line ahead, to a line's end, behind what was read, to nothing.
 
     Strict and lenient, the fast path makes of the bytes it read exactly
@@ -388,8 +481,12 @@ def test_file_shrunk_between_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPat
             if len(got) != at_read:
                 return
             done = sum(len(b) for b in got)
-            size = {"mid-line": data.index(b"\n", done + 1000) - 7, "line end": data.index(b"\n", done + 1000) + 1,
-                    "behind": done // 2, "empty": 0}[cut]
+            size = {
+                "mid-line": data.index(b"\n", done + 1000) - 7,
+                "line end": data.index(b"\n", done + 1000) + 1,
+                "behind": done // 2,
+                "empty": 0,
+            }[cut]
             os.truncate(src, size)
 
         got = _hook_reads(monkeypatch, after)

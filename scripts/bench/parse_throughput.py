@@ -51,7 +51,7 @@ LOGS = {
 }
 FIXTURE = LOGS["function"][0]
 
-NAIVE = r'''
+NAIVE = r"""
 import csv, re, sys
 LINE = re.compile(r"^\s*(.*?)-(\d+)\s+\[(\d+)\]\s+(\S+)\s+(\d+\.\d+):\s+(\S+?)(?:\s+<-(\S+))?\s*$")
 rows = []
@@ -66,10 +66,10 @@ with open(sys.argv[2], "w", newline="") as out:
     w.writeheader()
     w.writerows(rows)
 print(len(rows))
-'''
+"""
 
 # Run a command, then print its wall time and the peak RSS of the child (KiB).
-MEASURE = r'''
+MEASURE = r"""
 import json, resource, subprocess, sys, time
 t = time.monotonic()
 r = subprocess.run(sys.argv[1:], capture_output=True, text=True, env=dict(__import__("os").environ, LC_ALL="C"))
@@ -77,7 +77,7 @@ dt = time.monotonic() - t
 rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 print(json.dumps({"rc": r.returncode, "seconds": dt, "maxrss_kb": rss,
                   "stdout": r.stdout[-2000:], "stderr": r.stderr[-2000:]}))
-'''
+"""
 
 OURS = "sorto parse"
 REFERENCE = "sorto parse --engine python"
@@ -117,11 +117,19 @@ def sorto_rows(res: dict) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--log", choices=sorted(LOGS), default="function",
-                   help="which guest capture to replicate (default function; the naive baseline reads only that)")
+    p.add_argument(
+        "--log",
+        choices=sorted(LOGS),
+        default="function",
+        help="which guest capture to replicate (default function; the naive baseline reads only that)",
+    )
     p.add_argument("--size-mb", type=int, default=500, help="size of the replicated log (default 500)")
-    p.add_argument("--flat-mb", type=int, default=0,
-                   help="also parse a log of this size in each round, to show peak RSS flat in file size")
+    p.add_argument(
+        "--flat-mb",
+        type=int,
+        default=0,
+        help="also parse a log of this size in each round, to show peak RSS flat in file size",
+    )
     p.add_argument("--repeats", type=int, default=3, help="rounds of interleaved runs (default 3)")
     p.add_argument("--no-naive", action="store_true", help="skip the naive baseline (it holds the whole log)")
     p.add_argument("--workdir", type=Path, default=None, help="where to write the log (default: a temp dir)")
@@ -138,8 +146,18 @@ def main(argv: list[str] | None = None) -> int:
         mb = log.stat().st_size / 1e6
         sides: dict[str, list[str]] = {
             OURS: [py, "-m", "sorto", "parse", str(log), "--out", str(work / "fast"), "--json"],
-            REFERENCE: [py, "-m", "sorto", "parse", str(log), "--out", str(work / "ref"), "--json",
-                        "--engine", "python"],
+            REFERENCE: [
+                py,
+                "-m",
+                "sorto",
+                "parse",
+                str(log),
+                "--out",
+                str(work / "ref"),
+                "--json",
+                "--engine",
+                "python",
+            ],
             GREP: ["grep", "-cE", shape, str(log)],
         }
         if not args.no_naive and args.log == "function":
@@ -149,14 +167,24 @@ def main(argv: list[str] | None = None) -> int:
             small = work / f"ftrace_{args.log}_small.txt"
             build_log(small, args.flat_mb, fixture)
             flat = f"{OURS} --engine fast, {args.flat_mb} MB"
-            sides[flat] = [py, "-m", "sorto", "parse", str(small), "--out", str(work / "small"), "--json",
-                           "--engine", "fast"]
+            sides[flat] = [
+                py,
+                "-m",
+                "sorto",
+                "parse",
+                str(small),
+                "--out",
+                str(work / "small"),
+                "--json",
+                "--engine",
+                "fast",
+            ]
             sizes[flat] = small.stat().st_size / 1e6
         names = list(sides)
         # Not timed: numba compiles the kernels on the first use after an install (10-20 s, then cached).
         measure([py, "-m", "sorto", "parse", str(fixture), "--out", str(work / "warm"), "--engine", "fast"])
         for r in range(args.repeats):
-            order = names[r % len(names):] + names[:r % len(names)]  # rotate: no side always runs first
+            order = names[r % len(names) :] + names[: r % len(names)]  # rotate: no side always runs first
             for name in order:
                 res = measure(sides[name], ok_rc=(0, 1) if name == GREP else (0,))
                 results.setdefault(name, []).append(res)
@@ -167,16 +195,22 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"parse throughput: {mb:.0f} MB ftrace {args.log} log ({nlines} lines) replicated from {fixture.name}, "
-          f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.repeats} interleaved rounds")
-    print(f"{'side':<36} {'rows':>9} {'s min':>7} {'s med':>7} {'MB/s max':>9} {'MB/s med':>9} "
-          f"{'RSS MiB min':>12} {'RSS MiB med':>12}")
+    print(
+        f"parse throughput: {mb:.0f} MB ftrace {args.log} log ({nlines} lines) replicated from {fixture.name}, "
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.repeats} interleaved rounds"
+    )
+    print(
+        f"{'side':<36} {'rows':>9} {'s min':>7} {'s med':>7} {'MB/s max':>9} {'MB/s med':>9} "
+        f"{'RSS MiB min':>12} {'RSS MiB med':>12}"
+    )
     for name in names:
         secs = [r["seconds"] for r in results[name]]
         rss = [r["maxrss_kb"] / 1024 for r in results[name]]
-        print(f"{name:<36} {rows[name]:>9} {min(secs):>7.2f} {statistics.median(secs):>7.2f} "
-              f"{sizes[name] / min(secs):>9.1f} {sizes[name] / statistics.median(secs):>9.1f} "
-              f"{min(rss):>12.0f} {statistics.median(rss):>12.0f}")
+        print(
+            f"{name:<36} {rows[name]:>9} {min(secs):>7.2f} {statistics.median(secs):>7.2f} "
+            f"{sizes[name] / min(secs):>9.1f} {sizes[name] / statistics.median(secs):>9.1f} "
+            f"{min(rss):>12.0f} {statistics.median(rss):>12.0f}"
+        )
     print(f"tables of '{OURS}' and '{REFERENCE}' byte-identical: {'yes' if identical else 'NO'}")
     print(f"ratios to '{OURS}' within each round (time: other/ours; RSS: ours/other), min and median:")
     for name in names:
@@ -184,8 +218,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         t = [o["seconds"] / u["seconds"] for o, u in zip(results[name], results[OURS])]
         m = [u["maxrss_kb"] / o["maxrss_kb"] for o, u in zip(results[name], results[OURS])]
-        print(f"  {name:<34} time x{min(t):.2f} / x{statistics.median(t):.2f}   "
-              f"RSS x{min(m):.3f} / x{statistics.median(m):.3f}")
+        print(
+            f"  {name:<34} time x{min(t):.2f} / x{statistics.median(t):.2f}   "
+            f"RSS x{min(m):.3f} / x{statistics.median(m):.3f}"
+        )
     return 0
 
 

@@ -39,8 +39,13 @@ _LPAR, _RPAR, _LBR, _RBR, _LT, _HASH, _PIPE = 40, 41, 91, 93, 60, 35, 124
 #: Byte classes, OR-ed over a line by _line_scan: ODD for the bytes that make a line not plain
 #: (controls, non-ASCII, ``,`` and ``"``), then ``|`` and ``=`` (function_graph's quick skip test).
 C_ODD, C_BAR, C_EQ = 1, 2, 4
-_CLASS = np.array([(0 if 32 <= c <= 126 and c not in (44, 34) else C_ODD) | (C_BAR if c == 124 else 0)
-                   | (C_EQ if c == 61 else 0) for c in range(256)], dtype=np.uint8)
+_CLASS = np.array(
+    [
+        (0 if 32 <= c <= 126 and c not in (44, 34) else C_ODD) | (C_BAR if c == 124 else 0) | (C_EQ if c == 61 else 0)
+        for c in range(256)
+    ],
+    dtype=np.uint8,
+)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -50,6 +55,7 @@ def _digit(c: int) -> bool:
 
 # The scanning helpers index with unsigned integers: numba checks each signed index for wrap-around
 # (a negative index counts from the end), which costs more than the scan itself.
+
 
 @njit(cache=True, nogil=True, inline="always")
 def _skip_sp(buf: np.ndarray, i: int, b: int) -> int:
@@ -541,9 +547,30 @@ def _put_word(out: np.ndarray, o: int, yes: bool) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _graph_row(out: np.ndarray, o: int, buf: np.ndarray, cpu: int, ta: int, tb: int, pa: int, pb: int,
-               fa: int, fb: int, depth: int, da: int, db: int, ovh: int, leaf: bool, sa: int, sb: int,
-               ra: int, rb: int, complete: bool, line: int, end_line: int) -> int:
+def _graph_row(
+    out: np.ndarray,
+    o: int,
+    buf: np.ndarray,
+    cpu: int,
+    ta: int,
+    tb: int,
+    pa: int,
+    pb: int,
+    fa: int,
+    fb: int,
+    depth: int,
+    da: int,
+    db: int,
+    ovh: int,
+    leaf: bool,
+    sa: int,
+    sb: int,
+    ra: int,
+    rb: int,
+    complete: bool,
+    line: int,
+    end_line: int,
+) -> int:
     """One row of ftrace_function_graph (spans with a negative start are nulls); numbers pre-checked."""
     o = _put_uint(out, o, cpu)
     out[o] = _COMMA
@@ -596,16 +623,42 @@ def _graph_row(out: np.ndarray, o: int, buf: np.ndarray, cpu: int, ta: int, tb: 
 @njit(cache=True, nogil=True, inline="always")
 def _entry_size(E: np.ndarray, e: int) -> int:
     """Room an entry's row needs at most: its spans plus the fixed fields."""
-    return (E[e, E_TB] - E[e, E_TA]) + (E[e, E_PB] - E[e, E_PA]) + (E[e, E_FB] - E[e, E_FA]) + \
-        (E[e, E_SB] - E[e, E_SA]) + ROW_SLACK
+    return (
+        (E[e, E_TB] - E[e, E_TA])
+        + (E[e, E_PB] - E[e, E_PA])
+        + (E[e, E_FB] - E[e, E_FA])
+        + (E[e, E_SB] - E[e, E_SA])
+        + ROW_SLACK
+    )
 
 
 @njit(cache=True, nogil=True)
 def _open_row(out: np.ndarray, o: int, buf: np.ndarray, E: np.ndarray, e: int, end_line: int) -> int:
     """FtraceFunctionGraph._open: a call whose exit was not seen (end_line -1: the trace ended)."""
-    return _graph_row(out, o, buf, E[e, E_CPU], E[e, E_TA], E[e, E_TB], E[e, E_PA], E[e, E_PB], E[e, E_FA],
-                      E[e, E_FB], E[e, E_DEPTH], -1, -1, 0, False, E[e, E_SA], E[e, E_SB], -1, -1, False,
-                      E[e, E_LINE], end_line)
+    return _graph_row(
+        out,
+        o,
+        buf,
+        E[e, E_CPU],
+        E[e, E_TA],
+        E[e, E_TB],
+        E[e, E_PA],
+        E[e, E_PB],
+        E[e, E_FA],
+        E[e, E_FB],
+        E[e, E_DEPTH],
+        -1,
+        -1,
+        0,
+        False,
+        E[e, E_SA],
+        E[e, E_SB],
+        -1,
+        -1,
+        False,
+        E[e, E_LINE],
+        end_line,
+    )
 
 
 @njit(cache=True, nogil=True)
@@ -693,8 +746,16 @@ def _graph_plain_skip(buf: np.ndarray, a: int, b: int) -> int:
 
 
 @njit(cache=True, nogil=True)
-def graph_window(buf: np.ndarray, end: int, st: np.ndarray, out: np.ndarray, E: np.ndarray, tops: np.ndarray,
-                 seen: np.ndarray, order: np.ndarray) -> int:
+def graph_window(
+    buf: np.ndarray,
+    end: int,
+    st: np.ndarray,
+    out: np.ndarray,
+    E: np.ndarray,
+    tops: np.ndarray,
+    seen: np.ndarray,
+    order: np.ndarray,
+) -> int:
     """Parse the function_graph lines of ``buf[st[POS]:end]`` into ``out`` (see function_window).
 
     Validates a whole line (syntax, numbers, room in ``out`` and the pool)
@@ -821,8 +882,9 @@ def graph_window(buf: np.ndarray, end: int, st: np.ndarray, out: np.ndarray, E: 
             order[st[NCPU]] = cpu
             st[NCPU] += 1
         if end_c == _SEMI:
-            o = _graph_row(out, o, buf, cpu, ta, tb, pa, pb, ba, fe, depth, da, db, ovh, True, sa, sb, ra, rb,
-                           True, no, no)
+            o = _graph_row(
+                out, o, buf, cpu, ta, tb, pa, pb, ba, fe, depth, da, db, ovh, True, sa, sb, ra, rb, True, no, no
+            )
             rows += 1
         elif end_c == _LBRACE:
             if st[FREE] >= 0:
@@ -865,14 +927,37 @@ def graph_window(buf: np.ndarray, end: int, st: np.ndarray, out: np.ndarray, E: 
                 if epa < 0:
                     epa = pa
                     epb = pb
-                o = _graph_row(out, o, buf, cpu, eta, etb, epa, epb, E[e, E_FA], E[e, E_FB], depth, da, db, ovh,
-                               False, E[e, E_SA], E[e, E_SB], ra, rb, True, E[e, E_LINE], no)
+                o = _graph_row(
+                    out,
+                    o,
+                    buf,
+                    cpu,
+                    eta,
+                    etb,
+                    epa,
+                    epb,
+                    E[e, E_FA],
+                    E[e, E_FB],
+                    depth,
+                    da,
+                    db,
+                    ovh,
+                    False,
+                    E[e, E_SA],
+                    E[e, E_SB],
+                    ra,
+                    rb,
+                    True,
+                    E[e, E_LINE],
+                    no,
+                )
                 tops[cpu] = E[e, E_PREV]
                 E[e, E_PREV] = st[FREE]
                 st[FREE] = e
             else:  # the trace began inside this call
-                o = _graph_row(out, o, buf, cpu, ta, tb, pa, pb, xfa, xfb, depth, da, db, ovh, False, -1, -1,
-                               ra, rb, False, -1, no)
+                o = _graph_row(
+                    out, o, buf, cpu, ta, tb, pa, pb, xfa, xfb, depth, da, db, ovh, False, -1, -1, ra, rb, False, -1, no
+                )
             rows += 1
         pos = nl + 1
         no += 1
@@ -884,8 +969,9 @@ def graph_window(buf: np.ndarray, end: int, st: np.ndarray, out: np.ndarray, E: 
 
 
 @njit(cache=True, nogil=True)
-def graph_flush(buf: np.ndarray, st: np.ndarray, out: np.ndarray, E: np.ndarray, tops: np.ndarray,
-                order: np.ndarray) -> int:
+def graph_flush(
+    buf: np.ndarray, st: np.ndarray, out: np.ndarray, E: np.ndarray, tops: np.ndarray, order: np.ndarray
+) -> int:
     """At the end of the trace, close the calls still open, CPU by CPU in first-seen order, innermost first."""
     o = st[OUT]
     rows = st[ROWS]
@@ -909,8 +995,7 @@ def graph_flush(buf: np.ndarray, st: np.ndarray, out: np.ndarray, E: np.ndarray,
 
 
 @njit(cache=True, nogil=True)
-def graph_keep(buf: np.ndarray, E: np.ndarray, tops: np.ndarray, order: np.ndarray, ncpu: int,
-               dst: np.ndarray) -> int:
+def graph_keep(buf: np.ndarray, E: np.ndarray, tops: np.ndarray, order: np.ndarray, ncpu: int, dst: np.ndarray) -> int:
     """Copy the spans of the calls still open into ``dst`` from 0 and point their entries there.
 
     Before the driver reads the next window over the buffer, what the open

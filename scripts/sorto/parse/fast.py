@@ -146,9 +146,9 @@ class _Reader:
             c = len(self.carry)
             want = max(WINDOW, c)
             buf.reserve(at + c + want, at)
-            buf.raw[at:at + c] = self.carry
+            buf.raw[at : at + c] = self.carry
             with memoryview(buf.raw) as mv:
-                got = self._fill(mv[at + c:at + c + want])
+                got = self._fill(mv[at + c : at + c + want])
             self.eof = got < want
             n = at + c + got
             end = buf.raw.rfind(b"\n", at, n) + 1
@@ -232,7 +232,7 @@ def _function(ctx: Context, writer: TableWriter, reader: _Reader) -> None:
         while st[K.POS] < end:
             status = K.function_window(buf, end, st, out)
             if st[K.OUT]:
-                w.pieces.append(out[:st[K.OUT]].copy())
+                w.pieces.append(out[: st[K.OUT]].copy())
                 w.rows += int(st[K.ROWS])
                 st[K.OUT] = st[K.ROWS] = 0
             if status == K.SLOW:
@@ -319,7 +319,7 @@ def _graph(ctx: Context, writer: TableWriter, reader: _Reader) -> None:
 
     def emit() -> None:
         if st[K.OUT]:
-            writer.write_csv_bytes(out[:st[K.OUT]], int(st[K.ROWS]))
+            writer.write_csv_bytes(out[: st[K.OUT]], int(st[K.ROWS]))
             st[K.OUT] = st[K.ROWS] = 0
 
     handover: tuple[int, str, int] | None = None
@@ -388,8 +388,16 @@ def _stacks(raw: bytearray, pool: Any, tops: Any, order: Any, ncpu: int) -> dict
             f = pool[e].tolist()
             pid = span(f[K.E_PA], f[K.E_PB])
             ts = span(f[K.E_SA], f[K.E_SB])
-            entries.append((cpu, span(f[K.E_TA], f[K.E_TB]), int(pid) if pid is not None else None,
-                            span(f[K.E_FA], f[K.E_FB]), f[K.E_DEPTH], float(ts) if ts is not None else None,
-                            f[K.E_LINE]))
+            entries.append(
+                (
+                    cpu,
+                    span(f[K.E_TA], f[K.E_TB]),
+                    int(pid) if pid is not None else None,
+                    span(f[K.E_FA], f[K.E_FB]),
+                    f[K.E_DEPTH],
+                    float(ts) if ts is not None else None,
+                    f[K.E_LINE],
+                )
+            )
         stacks[cpu] = entries
     return stacks
