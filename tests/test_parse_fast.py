@@ -157,6 +157,39 @@ def test_function_stray_bytes_and_long_lines(tmp_path: Path) -> None:
     check_same(p, "ftrace_function")
 
 
+_BIG = "1" * 4400  # more digits than int() takes (sys.get_int_max_str_digits(), 4300 by default)
+_ZEROS = "0" * 4300 + "1"  # leading zeros count too
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"# tracer: function\n  bash-{_BIG} [000] .... 1.5: f <-g\n",
+        f"# tracer: function\n  bash-1 ({_ZEROS}) [000] .... 1.5: f <-g\n",
+        f"# tracer: function\n  bash-1 [{_ZEROS}] .... 1.5: f <-g\n",
+        f"# tracer: function_graph\n 0)  |  a() {{\n 0)   bash-{_BIG}  |  |  f();\n 0) 1 us |  }}\n",
+    ],
+    ids=["function pid", "function tgid", "function cpu", "graph pid"],
+)
+def test_integers_too_long_for_int(tmp_path: Path, text: str) -> None:
+    """An integer field of 4400 digits: the reference's ``int()`` refuses it (ValueError).
+
+    The kernels printed such a number as its digits, so the fast path wrote
+    a table where the reference fails; long integers now go to Python.
+    """
+    import sys
+
+    assert len(_ZEROS) > sys.get_int_max_str_digits() > 0
+    p = tmp_path / "trace.txt"
+    p.write_text(text)
+    got = []
+    for engine in ("python", "fast"):
+        with pytest.raises(ValueError) as exc:
+            parse_file(p, tmp_path / engine, "csv", engine=engine)
+        got.append(str(exc.value))
+    assert got[0] == got[1]
+
+
 def test_function_guest_fixture(tmp_path: Path) -> None:
     check_same(DATA / "guest" / "ftrace_function.txt", "ftrace_function")
 

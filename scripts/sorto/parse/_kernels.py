@@ -17,9 +17,10 @@ tests in tests/test_parse_fast.py, what the reference writes.
 
 Numbers are written as the reference's ``str(int(...))`` and
 ``repr(float(...))`` would print them, from the digits: an integer loses its
-leading zeros; a decimal with at most 15 significant digits between 1e-4 and
-1e16 prints as its own digits without trailing zeros (``10.490686``,
-``10.0``); any other decimal sends the line to Python.
+leading zeros (one of more than ``INT_DIGITS`` digits goes to Python, whose
+``int()`` may refuse it); a decimal with at most 15 significant digits
+between 1e-4 and 1e16 prints as its own digits without trailing zeros
+(``10.490686``, ``10.0``); any other decimal sends the line to Python.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ DONE, SLOW, FULL = 0, 1, 2
 POS, LINE, OUT, ROWS = 0, 1, 2, 3
 #: Room reserved in the output buffer for one row beyond the line's own length.
 ROW_SLACK = 96
+#: Longest integer field a kernel prints itself; a longer one goes to Python, whose ``int()`` refuses
+#: more than ``sys.get_int_max_str_digits()`` digits (leading zeros included; 4300 by default, at least 640).
+INT_DIGITS = 19
 
 _SP, _COMMA, _DASH, _DOT, _ZERO, _NINE, _COLON = 32, 44, 45, 46, 48, 57, 58
 _LPAR, _RPAR, _LBR, _RBR, _LT, _HASH, _PIPE = 40, 41, 91, 93, 60, 35, 124
@@ -283,6 +287,8 @@ def _function_rest(buf: np.ndarray, t0: int, p: int, b: int, no: int, out: np.nd
     pa1 = i
     if _skip_sp(buf, i, b) != b:
         return -1
+    if pid1 - pid0 > INT_DIGITS or tg1 - tg0 > INT_DIGITS or c1 - c0 > INT_DIGITS:
+        return -2  # int() of a very long one raises in the reference: Python's call
     # Matched: task.strip(), int(pid), tgid or None, int(cpu), flags or None, float(ts), fn, parent, line.
     te = p
     while te > t0 and buf[te - 1] == _SP:
@@ -859,7 +865,11 @@ def graph_window(
             status = SLOW  # a CPU beyond the table, or a malformed body: Python (with the stacks)
             break
         # numbers Python must print (checked on scratch space past the output)
-        if (da >= 0 and _put_float(out, o, buf, da, db) < 0) or (sa >= 0 and _put_float(out, o, buf, sa, sb) < 0):
+        if (
+            pb - pa > INT_DIGITS
+            or (da >= 0 and _put_float(out, o, buf, da, db) < 0)
+            or (sa >= 0 and _put_float(out, o, buf, sa, sb) < 0)
+        ):
             status = SLOW
             break
         if end_c == _LBRACE and st[FREE] < 0 and st[USED] >= E.shape[0]:
