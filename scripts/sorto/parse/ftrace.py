@@ -18,16 +18,19 @@ from .base import Context, Parser
 
 #: One line of the "function" or an event tracer.  The task name may hold
 #: spaces and dashes, so the pid is the last ``-digits`` before the CPU field.
+#: Integer fields take at most 19 digits: a longer one is a malformed line,
+#: not a number for ``int()`` (which refuses more than 4300 digits, and is
+#: quadratic in the length below that).
 TRACE_LINE = re.compile(
-    r"^\s*(?P<task>.*?)-(?P<pid>\d+)\s+"
-    r"(?:\(\s*(?P<tgid>-+|\d+)\)\s+)?"
-    r"\[(?P<cpu>\d+)\]\s+"
+    r"^\s*(?P<task>.*?)-(?P<pid>\d{1,19})\s+"
+    r"(?:\(\s*(?P<tgid>-+|\d{1,19})\)\s+)?"
+    r"\[(?P<cpu>\d{1,19})\]\s+"
     r"(?:(?P<flags>[^\s:]{4,6})\s+)?"
     r"(?P<ts>\d+(?:\.\d+)?):\s(?P<body>.*)$")
 #: The common "function" line (with its caller) in one match: the fast path
 #: of FtraceFunction.rows; anything else goes through TRACE_LINE and friends.
 _FUNC_FAST = re.compile(
-    r"^\s*(.*?)-(\d+)\s+(?:\(\s*(-+|\d+)\)\s+)?\[(\d+)\]\s+(?:([^\s:]{4,6})\s+)?"
+    r"^\s*(.*?)-(\d{1,19})\s+(?:\(\s*(-+|\d{1,19})\)\s+)?\[(\d{1,19})\]\s+(?:([^\s:]{4,6})\s+)?"
     r"(\d+(?:\.\d+)?):\s\s*(\S+?)\s+<-(\S+)\s*$")
 _FUNC_BODY = re.compile(r"^\s*(?P<fn>\S+?)(?:\s+<-(?P<parent>\S+))?\s*$")
 _EVENT_BODY = re.compile(r"^\s*(?P<event>[\w.-]+):\s?(?P<details>.*)$")
@@ -122,8 +125,8 @@ def _function_other(ctx: Context, no: int, text: str) -> tuple[Any, ...] | None:
 
 GRAPH_LINE = re.compile(
     r"^\s*(?:(?P<abs>\d+\.\d+)\s*\|\s*)?"
-    r"(?P<cpu>\d+)\)\s"
-    r"(?:\s*(?P<task>\S.*?)-(?P<pid>\d+)\s+\|\s)?"
+    r"(?P<cpu>\d{1,19})\)\s"
+    r"(?:\s*(?P<task>\S.*?)-(?P<pid>\d{1,19})\s+\|\s)?"
     r"(?:\s*(?P<lat>[^\s|]{4,5})\s+\|\s)?"
     r"\s*(?P<ovh>[+!#*@$])?\s*(?:(?P<dur>\d+(?:\.\d+)?)\s*us\s*)?"
     r"\|(?P<indent> *)(?P<body>.*?)\s*$")
@@ -131,7 +134,7 @@ GRAPH_LINE = re.compile(
 _G_ENTRY = re.compile(r"^(?P<fn>[^\s(){}]+(?: \[[\w.-]+\])?)\((?P<args>.*)\)\s*(?P<end>\{|;)"
                       r"(?:\s*/\*\s*(?P<ret>.*?)\s*\*/)?$")
 _G_EXIT = re.compile(r"^\}(?:\s*/\*\s*(?P<fn>[^\s=*]+(?: \[[\w.-]+\])?)?(?:\s*=\s*(?P<ret>\S+))?\s*\*/)?$")
-_G_SWITCH = re.compile(r"^\s*(?P<cpu>\d+)\)\s+\S.*=>\s+\S")
+_G_SWITCH = re.compile(r"^\s*(?P<cpu>\d{1,19})\)\s+\S.*=>\s+\S")
 _G_IRQ = re.compile(r"(==========>|<==========)")
 _G_IRQ_MARK = re.compile(r"^\s*(?:\d+\.\d+\s*\|\s*)?\d+\)\s.*(?:==========>|<==========)\s*\|\s*$")
 
@@ -244,7 +247,7 @@ class FtraceFunctionGraph(Parser):
 
 PROFILE_HEADER = re.compile(r"^\s*Function\s+Hit(?:\s+Time\s+Avg\s+s\^2)?\s*$")
 _PROFILE_ROW = re.compile(
-    r"^\s*(?P<fn>\S.*?)\s+(?P<hit>\d+)"
+    r"^\s*(?P<fn>\S.*?)\s+(?P<hit>\d{1,19})"
     r"(?:\s+(?P<time>\d+(?:\.\d+)?)\s*us\s+(?P<avg>\d+(?:\.\d+)?)\s*us\s+(?P<s2>\d+(?:\.\d+)?)\s*us)?\s*$")
 
 
