@@ -19,7 +19,8 @@ help:
 	@echo "make demo   - the whole loop on cyclictest beside hackbench in the QEMU guest: profile, analyze, inject,"
 	@echo "              measure without/with metadata and against chrt + taskset, report (sorto optimize)"
 	@echo "make test   - run every test (unit, C decoder + short fuzz, patches, QEMU guests 6.12 and 6.1, the kernel-path tests also on the scratchpad guest)"
-	@echo "make bench  - exec overhead, policy effect (faults, wake-up latency), parse throughput vs a naive parser,"
+	@echo "make bench  - exec overhead, policy effect (faults, wake-up latency), parse throughput (function and"
+	@echo "              function_graph logs) vs the reference engine, a naive parser and grep,"
 	@echo "              scratchpad effect (kernel fetches and L1I misses served from SRAM, QEMU plugins),"
 	@echo "              marking a tree of Debian armhf executables vs an objcopy loop, sorto start-up"
 	@echo "make lint   - ruff, checkpatch --strict on every patch series and the module"
@@ -29,7 +30,7 @@ $(VENV)/.deps-stamp: scripts/pyproject.toml .ci/install-deps.sh
 	$(SUDO) bash .ci/install-deps.sh
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e 'scripts[test]'
+	$(PY) -m pip install -q -e 'scripts[test,fast]'
 	touch $@
 
 deps: $(VENV)/.deps-stamp
@@ -54,7 +55,8 @@ test-fast: deps
 bench: deps
 	$(PY) scripts/bench/exec_overhead.py
 	$(PY) scripts/bench/policy_effect.py
-	$(PY) scripts/bench/parse_throughput.py
+	$(PY) scripts/bench/parse_throughput.py --flat-mb 100
+	$(PY) scripts/bench/parse_throughput.py --log function_graph --size-mb 100 --flat-mb 20
 	$(PY) scripts/bench/scratchpad_effect.py
 	$(PY) scripts/bench/mark_tree.py
 

@@ -128,7 +128,7 @@ def _cmd_parse(args: argparse.Namespace) -> int:
     def warn(msg: str) -> None:
         print(msg, file=sys.stderr)
 
-    results = parse.parse_paths(args.paths, Path(args.out), args.format, args.lenient, warn)
+    results = parse.parse_paths(args.paths, Path(args.out), args.format, args.lenient, warn, args.engine)
     if args.json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
     else:
@@ -444,6 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true",
                    help='print a JSON list of {"file", "type", "rows", "output", "skipped", "partial", "notes"}')
     s.add_argument("--lenient", action="store_true", help="skip and count malformed lines instead of failing")
+    s.add_argument("--engine", choices=["auto", "python", "fast"], default="auto",
+                   help="auto (default): the compiled fast path for big ftrace function/function_graph CSV "
+                   "tables, else the reference parsers; python: always the reference; fast: the fast path "
+                   "whenever it applies. Same output either way")
     s.set_defaults(func=_cmd_parse)
 
     s = sub.add_parser("trace", help="run a command under tracing on a target and bring the raw logs home",

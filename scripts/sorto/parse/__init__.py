@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..errors import SortoError
 from . import detect as _detect
+from . import fast as _fast
 from .base import Context, MalformedLine, Parser
 from .ftrace import FtraceEvents, FtraceFunction, FtraceFunctionGraph, FtraceFunctionProfile
 from .perf import PerfSchedLatency, PerfSchedTimehist, PerfScript
@@ -28,8 +29,10 @@ PARSERS: dict[str, type[Parser]] = {
               FtraceEvents, PerfScript, PerfSchedLatency, PerfSchedTimehist, QemuKfetch)
 }
 TYPES = tuple(PARSERS)
+#: ``--engine`` choices (see parse_file).
+ENGINES = ("auto", "python", "fast")
 
-__all__ = ["PARSERS", "TYPES", "Result", "MalformedLine", "parse_file", "parse_paths", "iter_inputs"]
+__all__ = ["PARSERS", "TYPES", "ENGINES", "Result", "MalformedLine", "parse_file", "parse_paths", "iter_inputs"]
 
 
 @dataclass
@@ -49,15 +52,26 @@ class Result:
 
 
 def parse_file(path: Path, out_dir: Path, fmt: str = "csv", lenient: bool = False,
-               name: str | None = None) -> Result:
-    """Detect ``path``'s type and write its table into ``out_dir``; raise SortoError on bad input."""
+               name: str | None = None, engine: str = "auto") -> Result:
+    """Detect ``path``'s type and write its table into ``out_dir``; raise SortoError on bad input.
+
+    ``engine``: ``auto`` takes the compiled fast path (``fast.py``) for big
+    ftrace function and function_graph logs written as CSV, ``python`` always
+    the reference parsers, ``fast`` the fast path whenever it applies (tests,
+    benchmarks).  Both write the same bytes.
+    """
+    if engine not in ENGINES:
+        raise SortoError(f"unknown parse engine {engine!r} (use {', '.join(ENGINES)})")
     kind = _detect.detect(path)
     parser = PARSERS[kind]()
     ctx = Context(path, lenient=lenient)
     out = out_dir / f"{name or path.name}.{kind}.{fmt}"
     with TableWriter(out, parser.columns, fmt) as w:
-        for row in parser.rows(ctx):
-            w.write(row)
+        if _fast.wanted(kind, path, fmt, engine):
+            _fast.parse(kind, ctx, w)
+        else:
+            for row in parser.rows(ctx):
+                w.write(row)
     return Result(str(path), kind, w.rows, str(out), ctx.skipped, ctx.partial, ctx.notes)
 
 
@@ -78,7 +92,7 @@ def iter_inputs(paths: Iterable[str]) -> Iterator[tuple[Path, bool]]:
 
 
 def parse_paths(paths: Iterable[str], out_dir: Path, fmt: str = "csv", lenient: bool = False,
-                warn: object = None) -> list[Result]:
+                warn: object = None, engine: str = "auto") -> list[Result]:
     """Parse every input.
 
     A file named on the command line that is not a known log stops the run
@@ -95,7 +109,7 @@ def parse_paths(paths: Iterable[str], out_dir: Path, fmt: str = "csv", lenient: 
             n += 1
         used.add(name)
         try:
-            results.append(parse_file(path, out_dir, fmt, lenient, name))
+            results.append(parse_file(path, out_dir, fmt, lenient, name, engine))
         except _detect.UnknownFormat as exc:
             if explicit:
                 raise

@@ -10,6 +10,7 @@ log family reports bad input the same way.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -33,7 +34,7 @@ class Context:
         self.notes: list[str] = []
         self.truncated_line: int | None = None
 
-    def lines(self) -> Iterator[tuple[int, str]]:
+    def lines(self, offset: int = 0, first: int = 1) -> Iterator[tuple[int, str]]:
         """Yield ``(line number, text without newline)``, one line in memory at a time.
 
         Bytes that are not UTF-8 are replaced rather than fatal: a stray byte in
@@ -41,19 +42,47 @@ class Context:
         last line without its newline is the mark of a log copied while it was
         written; it may still look valid (a cut perf sample parses as another
         sample), so it is never trusted: it is dropped and the result flagged.
+        Lines are split as universal newlines (``\n``, ``\r\n`` or a lone
+        ``\r``), so a lone ``\r`` also ends the table there.
+
+        ``offset``/``first`` start at a line boundary other than the file's
+        start: the fast path (``fast.py``) hands the rest of a file over here.
         """
-        with open(self.path, encoding="utf-8", errors="replace", newline="") as fh:
-            for no, raw in enumerate(fh, 1):
-                if not raw.endswith("\n"):
-                    if raw.strip():
-                        self.truncated_line = no
-                        self.skipped += 1
-                        self.flag_partial(f"line {no}: last line has no newline (truncated?); skipped")
+        raw = open(self.path, "rb")
+        raw.seek(offset)
+        with io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="") as fh:
+            for no, raw_line in enumerate(fh, first):
+                if not raw_line.endswith("\n"):
+                    if raw_line.strip():
+                        self.truncated(no)
                     return
-                text = raw[:-1]
+                text = raw_line[:-1]
                 if text.endswith("\r"):
                     text = text[:-1]
                 yield no, text
+
+    def line_text(self, no: int, raw: bytes, last: bool = False) -> str | None:
+        """What ``lines()`` yields for line ``no`` given its bytes (without ``\n``); None where it stops.
+
+        The fast path reads bytes, not text; this keeps its per-line decoding
+        identical to ``lines()``: UTF-8 with replacement, ``\r\n`` as one
+        newline, and a lone ``\r`` (or the end of the file, ``last``) ending
+        a line without ``\n``, which is flagged as truncated when not blank.
+        """
+        text = raw.decode("utf-8", errors="replace")
+        k = text.find("\r")
+        if not last and (k < 0 or k == len(text) - 1):
+            return text[:k] if k >= 0 else text
+        piece = text[:k + 1] if k >= 0 else text
+        if piece.strip():
+            self.truncated(no)
+        return None
+
+    def truncated(self, no: int) -> None:
+        """Line ``no`` has no newline: skip it and flag the table partial (see ``lines()``)."""
+        self.truncated_line = no
+        self.skipped += 1
+        self.flag_partial(f"line {no}: last line has no newline (truncated?); skipped")
 
     def bad(self, lineno: int, text: str, why: str = "") -> None:
         """Handle a line the parser cannot read: fail with ``file:line`` or, if lenient, skip and count it."""

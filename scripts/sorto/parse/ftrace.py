@@ -11,23 +11,26 @@ profiler prints ``Function Hit [Time Avg s^2]`` tables per CPU.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .base import Context, Parser
 
 #: One line of the "function" or an event tracer.  The task name may hold
 #: spaces and dashes, so the pid is the last ``-digits`` before the CPU field.
+#: Integer fields take at most 19 digits: a longer one is a malformed line,
+#: not a number for ``int()`` (which refuses more than 4300 digits, and is
+#: quadratic in the length below that).
 TRACE_LINE = re.compile(
-    r"^\s*(?P<task>.*?)-(?P<pid>\d+)\s+"
-    r"(?:\(\s*(?P<tgid>-+|\d+)\)\s+)?"
-    r"\[(?P<cpu>\d+)\]\s+"
+    r"^\s*(?P<task>.*?)-(?P<pid>\d{1,19})\s+"
+    r"(?:\(\s*(?P<tgid>-+|\d{1,19})\)\s+)?"
+    r"\[(?P<cpu>\d{1,19})\]\s+"
     r"(?:(?P<flags>[^\s:]{4,6})\s+)?"
     r"(?P<ts>\d+(?:\.\d+)?):\s(?P<body>.*)$")
 #: The common "function" line (with its caller) in one match: the fast path
 #: of FtraceFunction.rows; anything else goes through TRACE_LINE and friends.
 _FUNC_FAST = re.compile(
-    r"^\s*(.*?)-(\d+)\s+(?:\(\s*(-+|\d+)\)\s+)?\[(\d+)\]\s+(?:([^\s:]{4,6})\s+)?"
+    r"^\s*(.*?)-(\d{1,19})\s+(?:\(\s*(-+|\d{1,19})\)\s+)?\[(\d{1,19})\]\s+(?:([^\s:]{4,6})\s+)?"
     r"(\d+(?:\.\d+)?):\s\s*(\S+?)\s+<-(\S+)\s*$")
 _FUNC_BODY = re.compile(r"^\s*(?P<fn>\S+?)(?:\s+<-(?P<parent>\S+))?\s*$")
 _EVENT_BODY = re.compile(r"^\s*(?P<event>[\w.-]+):\s?(?P<details>.*)$")
@@ -78,22 +81,43 @@ class FtraceFunction(Parser):
                 yield (task.strip(), int(pid), int(tgid) if tgid and tgid.isdigit() else None, int(cpu), flags,
                        float(ts), fn, parent, no)
                 continue
-            if not text.strip() or _INFO.match(text):
-                continue
-            m = TRACE_LINE.match(text)
-            if not m:
-                ctx.bad(no, text, "not an ftrace function line")
-                continue
-            body = m.group("body")
-            f = _FUNC_BODY.match(body)
-            if f and f.group("parent") is not None:
-                yield _prefix(m) + (f.group("fn"), f.group("parent"), no)
-            elif _EVENT_BODY.match(body):
-                continue  # an event interleaved with the function trace: not a call
-            elif f:
-                yield _prefix(m) + (f.group("fn"), None, no)  # noprint-parent
-            else:
-                ctx.bad(no, text, "not an ftrace function line")
+            row = _function_other(ctx, no, text)
+            if row is not None:
+                yield row
+
+
+def function_row(ctx: Context, no: int, text: str) -> tuple[Any, ...] | None:
+    """The row of one line of a function trace, or None: FtraceFunction.rows for a single line.
+
+    The fast path (``fast.py``) sends here every line its kernel does not
+    take, so both paths share this code.
+    """
+    q = _FUNC_FAST.match(text)
+    if q:
+        task, pid, tgid, cpu, flags, ts, fn, parent = q.groups()
+        return (task.strip(), int(pid), int(tgid) if tgid and tgid.isdigit() else None, int(cpu), flags,
+                float(ts), fn, parent, no)
+    return _function_other(ctx, no, text)
+
+
+def _function_other(ctx: Context, no: int, text: str) -> tuple[Any, ...] | None:
+    """A function-trace line that is not the common ``FUNC <-PARENT`` shape: comment, event, no parent, bad."""
+    if not text.strip() or _INFO.match(text):
+        return None
+    m = TRACE_LINE.match(text)
+    if not m:
+        ctx.bad(no, text, "not an ftrace function line")
+        return None
+    body = m.group("body")
+    f = _FUNC_BODY.match(body)
+    if f and f.group("parent") is not None:
+        return _prefix(m) + (f.group("fn"), f.group("parent"), no)
+    if _EVENT_BODY.match(body):
+        return None  # an event interleaved with the function trace: not a call
+    if f:
+        return _prefix(m) + (f.group("fn"), None, no)  # noprint-parent
+    ctx.bad(no, text, "not an ftrace function line")
+    return None
 
 
 # ---------------------------------------------------------------------------
@@ -101,8 +125,8 @@ class FtraceFunction(Parser):
 
 GRAPH_LINE = re.compile(
     r"^\s*(?:(?P<abs>\d+\.\d+)\s*\|\s*)?"
-    r"(?P<cpu>\d+)\)\s"
-    r"(?:\s*(?P<task>\S.*?)-(?P<pid>\d+)\s+\|\s)?"
+    r"(?P<cpu>\d{1,19})\)\s"
+    r"(?:\s*(?P<task>\S.*?)-(?P<pid>\d{1,19})\s+\|\s)?"
     r"(?:\s*(?P<lat>[^\s|]{4,5})\s+\|\s)?"
     r"\s*(?P<ovh>[+!#*@$])?\s*(?:(?P<dur>\d+(?:\.\d+)?)\s*us\s*)?"
     r"\|(?P<indent> *)(?P<body>.*?)\s*$")
@@ -110,9 +134,31 @@ GRAPH_LINE = re.compile(
 _G_ENTRY = re.compile(r"^(?P<fn>[^\s(){}]+(?: \[[\w.-]+\])?)\((?P<args>.*)\)\s*(?P<end>\{|;)"
                       r"(?:\s*/\*\s*(?P<ret>.*?)\s*\*/)?$")
 _G_EXIT = re.compile(r"^\}(?:\s*/\*\s*(?P<fn>[^\s=*]+(?: \[[\w.-]+\])?)?(?:\s*=\s*(?P<ret>\S+))?\s*\*/)?$")
-_G_SWITCH = re.compile(r"^\s*(?P<cpu>\d+)\)\s+\S.*=>\s+\S")
+_G_SWITCH = re.compile(r"^\s*(?P<cpu>\d{1,19})\)\s+\S.*=>\s+\S")
 _G_IRQ = re.compile(r"(==========>|<==========)")
 _G_IRQ_MARK = re.compile(r"^\s*(?:\d+\.\d+\s*\|\s*)?\d+\)\s.*(?:==========>|<==========)\s*\|\s*$")
+
+
+def graph_match(text: str) -> re.Match[str] | str | None:
+    """The first, stateless part of reading a function_graph line: None to skip it, a reason if it is
+    malformed, else its GRAPH_LINE match (a call entry, leaf or exit, or a malformed body).
+
+    Shared by FtraceFunctionGraph.rows_from and the fast path, which hands
+    the lines its kernel does not take here and keeps going when they are
+    skipped or malformed.
+    """
+    s = text.strip()
+    if not s or _INFO.match(text) or set(s) <= set("-") or _G_SWITCH.match(text) and "|" not in text:
+        return None
+    if _G_IRQ_MARK.match(text):
+        return None  # " 1)   ==========> |": the kernel prints the irq markers in the duration column
+    m = GRAPH_LINE.match(text)
+    if not m:
+        return "not a function_graph line"
+    body = m.group("body")
+    if not body or _G_IRQ.search(body) or body.startswith("/*"):
+        return None  # irq entry/exit markers, trace_printk and event comments
+    return m
 
 
 class FtraceFunctionGraph(Parser):
@@ -140,20 +186,23 @@ class FtraceFunctionGraph(Parser):
     ]
 
     def rows(self, ctx: Context) -> Iterator[tuple[Any, ...]]:
-        stacks: dict[int, list[tuple[Any, ...]]] = {}
-        for no, text in ctx.lines():
-            s = text.strip()
-            if not s or _INFO.match(text) or set(s) <= set("-") or _G_SWITCH.match(text) and "|" not in text:
+        return self.rows_from(ctx, {}, ctx.lines())
+
+    def rows_from(self, ctx: Context, stacks: dict[int, list[tuple[Any, ...]]],
+                  lines: Iterable[tuple[int, str]]) -> Iterator[tuple[Any, ...]]:
+        """The rows of ``lines`` given the calls already open per CPU (``stacks``, in first-seen order).
+
+        ``rows`` starts from nothing; the fast path (``fast.py``) hands over
+        here, with the calls its kernel had open, when a line needs Python.
+        """
+        for no, text in lines:
+            m = graph_match(text)
+            if m is None:
                 continue
-            if _G_IRQ_MARK.match(text):
-                continue  # " 1)   ==========> |": the kernel prints the irq markers in the duration column
-            m = GRAPH_LINE.match(text)
-            if not m:
-                ctx.bad(no, text, "not a function_graph line")
+            if isinstance(m, str):
+                ctx.bad(no, text, m)
                 continue
             body = m.group("body")
-            if not body or _G_IRQ.search(body) or body.startswith("/*"):
-                continue  # irq entry/exit markers, trace_printk and event comments
             cpu = int(m.group("cpu"))
             task = m.group("task")
             pid = int(m.group("pid")) if m.group("pid") else None
@@ -198,7 +247,7 @@ class FtraceFunctionGraph(Parser):
 
 PROFILE_HEADER = re.compile(r"^\s*Function\s+Hit(?:\s+Time\s+Avg\s+s\^2)?\s*$")
 _PROFILE_ROW = re.compile(
-    r"^\s*(?P<fn>\S.*?)\s+(?P<hit>\d+)"
+    r"^\s*(?P<fn>\S.*?)\s+(?P<hit>\d{1,19})"
     r"(?:\s+(?P<time>\d+(?:\.\d+)?)\s*us\s+(?P<avg>\d+(?:\.\d+)?)\s*us\s+(?P<s2>\d+(?:\.\d+)?)\s*us)?\s*$")
 
 
