@@ -134,3 +134,24 @@ def test_summary_says_when_a_load_policy_was_not_injected() -> None:
     text = summary.words(res)
     assert "was marked too" not in text
     assert f"The load `{hb['command']}` got a policy ({hb['decision']}); not injected (--mark-loads)." in text
+
+
+@pytest.mark.parametrize(("tune", "mark", "msg"),
+                         [(-1, False, "--tune must be 0"), (2, True, "leave out --mark-loads")])
+def test_tune_options_are_checked_before_anything_runs(tmp_path: Path, tune: int, mark: bool, msg: str) -> None:
+    opts = loop.Options(argv=["cyclictest"], out=tmp_path / "o", tune=tune, mark_loads=mark)
+    with pytest.raises(SortoError, match=msg):
+        loop.run(object(), opts)
+    assert not (tmp_path / "o").exists()
+
+
+def test_summary_shows_the_tuning_and_its_pick() -> None:
+    res = json.loads((REPO / "examples" / "cyclictest" / "results.json").read_text())
+    res["tune"] = {"rounds": 3, "metric": "max latency", "candidates": [loop.APP_ONLY, loop.APP_LOADS],
+                   "values": {loop.APP_ONLY: [7000.0, 6500.0, 9000.0], loop.APP_LOADS: [1200.0, 900.0, 30000.0]},
+                   "medians": {loop.APP_ONLY: 7000.0, loop.APP_LOADS: 1200.0}, "chosen": loop.APP_LOADS,
+                   "load_records": {}}
+    text = summary.words(res)
+    assert ("Tuning (3 run(s) of each candidate, before and apart from the runs above), max latency: "
+            "application only: median 7000 us; application + marked loads: median 1200 us; "
+            "kept: application + marked loads.") in text

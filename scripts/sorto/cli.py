@@ -203,7 +203,7 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
                             baselines=args.baseline or [], metrics=args.metric or [],
                             binary=Path(args.binary) if args.binary else None, module_args=args.module_args,
                             sram_budget=args.sram_budget, trace_after=args.trace_after, mark_loads=args.mark_loads,
-                            timeout=args.timeout,
+                            tune=args.tune, timeout=args.timeout,
                             progress=not args.quiet)
     res = optimize.run(target, opts)
     print(summary.words(res))
@@ -488,8 +488,10 @@ def build_parser() -> argparse.ArgumentParser:
         "  2. decide: 'sorto analyze' makes COMMAND's policy (OUT/policy.json) and each load program's\n"
         "     (OUT/policy-PROG.json; --background-for: SCHED_BATCH nice 19 when it held the CPU while\n"
         "     COMMAND waited)\n"
-        "  3. inject: COMMAND's policy into a copy of its executable (OUT/bin); with --mark-loads the\n"
-        "     loads' policies into theirs, run on the metadata side\n"
+        "  3. inject: COMMAND's policy into a copy of its executable (OUT/bin); with --mark-loads or\n"
+        "     --tune the loads' policies into theirs\n"
+        "  (--tune) choose: COMMAND with its policy, beside the loads as they are and marked, --tune runs\n"
+        "     each, interleaved; the better median of the first metric is kept for the metadata side\n"
         "  4. measure: --rounds runs of each side in one session, interleaved and rotated: without metadata,\n"
         "     each --baseline (hand tuning), with metadata; read the kernel's record (action lines); with\n"
         "     --trace-after, trace the marked COMMAND too (OUT/trace-after)\n"
@@ -510,6 +512,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also inject the --load programs' policies (SCHED_BATCH nice 19 when one held the CPU "
                    "while COMMAND waited) and run the marked loads on the metadata side; without it their "
                    "policies are only written (policy-PROG.json)")
+    s.add_argument("--tune", type=int, default=0, metavar="ROUNDS",
+                   help="before the measured rounds, run the application ROUNDS times with its policy alone and "
+                   "with the loads' policies too, and keep the better median of the first metric (default 0: "
+                   "off; the loads run marked only with --mark-loads)")
     s.add_argument("--baseline", action="append", metavar="PREFIX",
                    help="a hand-tuning side: a prefix ('chrt -f 80 taskset -c 0') or a template with {cmd} "
                    "(repeatable)")

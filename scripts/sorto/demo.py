@@ -29,13 +29,15 @@ COMMAND = ["cyclictest", "-q", "-i", "1000", "-l", "500"]
 LOADS = ["hackbench -p -g 2 -l 1000000", "cat /dev/hwrng"]
 BASELINES = ["chrt -f 80 taskset -c 0"]
 MODULE_ARGS = "irq_allow=virtio0"
+#: Runs of each --tune candidate (the policy alone, and with the marked hackbench) before the measured rounds.
+TUNE = 3
 QEMU_ARGS = ["-device", "virtio-rng-device"]
 
 
-def options(out: Path, rounds: int, progress: bool = True) -> optimize.Options:
+def options(out: Path, rounds: int, progress: bool = True, tune: int = TUNE) -> optimize.Options:
     """The demo's run of the loop (also what tests/qemu/test_optimize.py runs, with fewer rounds)."""
     return optimize.Options(argv=list(COMMAND), out=out, rounds=rounds, loads=list(LOADS), baselines=list(BASELINES),
-                            module_args=MODULE_ARGS, progress=progress)
+                            module_args=MODULE_ARGS, progress=progress, tune=tune)
 
 
 def target(series: str, progress: bool = True) -> optimize.QemuTarget:
@@ -46,9 +48,11 @@ def run(series: str, out: Path, rounds: int, opts: optimize.Options | None = Non
     """Run the demo's loop (``opts``: the demo's options unless a test changes them) and print its summary."""
     if (out / "results.json").is_file():
         shutil.rmtree(out)  # the previous demo's output
-    print(f"== sorto optimize --qemu --kernel {series} --rounds {rounds} --load '{LOADS[0]}' --load '{LOADS[1]}' "
-          f"--baseline '{BASELINES[0]}' --module-args {MODULE_ARGS} -- {' '.join(COMMAND)}", flush=True)
-    res = optimize.run(target(series), opts or options(out, rounds))
+    opts = opts or options(out, rounds)
+    print(f"== sorto optimize --qemu --kernel {series} --rounds {opts.rounds} --tune {opts.tune} --load '{LOADS[0]}' "
+          f"--load '{LOADS[1]}' --baseline '{BASELINES[0]}' --module-args {MODULE_ARGS} -- {' '.join(COMMAND)}",
+          flush=True)
+    res = optimize.run(target(series), opts)
     print("\n== what changed")
     print(summary.words(res))
     print("\n== every side, min / median / max over the rounds")

@@ -11,7 +11,6 @@ Gains are `make bench`'s and the demo's, never asserted here.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -25,9 +24,8 @@ pytestmark = pytest.mark.qemu
 
 def test_loop_on_cyclictest(release_art, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "demo"
-    # make demo's run, plus --mark-loads so that the loads' marking is exercised too
-    opts = dataclasses.replace(demo.options(out, rounds=1), mark_loads=True)
-    assert demo.run(release_art.kernel_series, out, rounds=1, opts=opts) == 0
+    # make demo's run, with one round of each side and one tuning run of each candidate
+    assert demo.run(release_art.kernel_series, out, rounds=1, opts=demo.options(out, rounds=1, tune=1)) == 0
     printed = capsys.readouterr().out
     res = json.loads((out / "results.json").read_text())
 
@@ -54,15 +52,28 @@ def test_loop_on_cyclictest(release_art, tmp_path: Path, capsys: pytest.CaptureF
     # (the policy file as written: policy.load drops the evidence)
     hb_ev = json.loads((out / "policy-hackbench.json").read_text())["evidence"]["sched"]
     assert hb_ev["status"] == "decided" and hb_ev["latency_sensitive"] == "cyclictest", hb_ev
+    # With a policy, tuning ran cyclictest beside hackbench as it is and marked, and kept the better
+    # median: the marked copy is then in bin/ (and ran on the metadata side) or in tune/bin/.
+    tune = res["tune"]
     if hb_ev["share"] >= hb_ev["threshold_share"] and hb_ev["victim_wait_us"] > 0:
-        assert hb["marked"] and hb["policy"]["sched"] == {"policy": "batch", "nice": 19}, hb
+        assert hb["policy"]["sched"] == {"policy": "batch", "nice": 19}, hb
+        assert tune["candidates"] == ["application only", "application + marked loads"], tune
+        assert all(len(v) == 1 for v in tune["values"].values()) and tune["chosen"] in tune["candidates"], tune
+        best = min(tune["candidates"], key=lambda c: (tune["values"][c][0], c != "application only"))
+        assert tune["chosen"] == best, tune
+        chosen = tune["chosen"] == "application + marked loads"
+        copy = out / ("bin" if chosen else "tune/bin") / "hackbench"
+        assert hb["marked"] == chosen and not (out / ("tune/bin" if chosen else "bin") / "hackbench").exists(), hb
         hb_pol = codec.decode(codec.encode(policy.load(out / "policy-hackbench.json")))
-        assert codec.decode(elfsection.read_section(out / "bin" / "hackbench")) == hb_pol
-        hb_actions = hb["kernel_records"][0]["actions"]
-        assert {(a["kind"], a["result"], a["applied"].split(":")[0]) for a in hb_actions} == {
-            ("sched", "applied", "batch")
-        }
+        assert codec.decode(elfsection.read_section(copy)) == hb_pol
+        recs = [tune["load_records"][hb["command"]]] + hb["kernel_records"]
+        assert len(recs) == (2 if chosen else 1), recs
+        for r in recs:
+            assert {(a["kind"], a["result"], a["applied"].split(":")[0]) for a in r["actions"]} == {
+                ("sched", "applied", "batch")
+            }, r
     else:
+        assert tune is None  # nothing to choose between
         assert hb["policy"]["sched"] == {"policy": "other"}, hb
         assert not hb["marked"] and hb["kernel_records"] == [] and not (out / "bin" / "hackbench").exists(), hb
         assert "< --background-share" in hb["decision"] or "never waited" in hb["decision"], hb

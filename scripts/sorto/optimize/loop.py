@@ -5,8 +5,13 @@
 2. ``sorto analyze`` makes the application's policy, and each load program's
    (``--background-for``: its scheduling only), with their evidence;
 3. the application's policy is injected into a copy of its executable
-   (``bin/``), and with ``mark_loads`` the loads' policies into theirs;
-4. measure session: the application runs ``rounds`` times on each side
+   (``bin/``), and the loads' policies into theirs;
+4. measure session: with ``tune``, first ``tune`` rounds of each candidate
+   (the application's policy alone, and with the marked loads), interleaved;
+   the candidate with the best median of the first metric is kept (the
+   loads' policies help on one kernel and hurt on another: docs/optimize.md).
+   Without ``tune``, the marked loads run only with ``mark_loads``.  Then the
+   application runs ``rounds`` times on each side
    (without metadata, each hand-tuning baseline, with metadata), the sides
    interleaved and rotated so that drift and order cannot favour one; each
    side runs beside its own load (the unmarked load, or the marked one with
@@ -38,6 +43,9 @@ from .targets import DBG, PausedReads, Setup, start_loads, stop_loads
 
 WITHOUT = "without metadata"
 WITH = "with metadata"
+#: The candidates of ``--tune``: the application's policy with the loads as they are, or marked.
+APP_ONLY = "application only"
+APP_LOADS = "application + marked loads"
 
 
 @dataclasses.dataclass
@@ -56,6 +64,7 @@ class Options:
     settle_s: float = 1.0
     trace_after: bool = False
     mark_loads: bool = False
+    tune: int = 0
     timeout: float = 600.0
     progress: bool = True
 
@@ -132,12 +141,56 @@ def _inject(host: Path, policy_file: Path, out: Path) -> Path:
     return elfsection.write_section(host, codec.encode(policy.load(policy_file)), out)
 
 
+def _tune(g: Any, opts: Options, metric: measure.Metric, loads: list[Load], app: list[str], prog: Progress,
+          load_raw: dict[str, str]) -> dict[str, Any]:
+    """Run the candidates ``opts.tune`` times each, interleaved and rotated; return their values and the pick.
+
+    These rounds only choose: the sides reported afterwards are fresh runs,
+    so the choice does not pick its own best draws.  A tie keeps the
+    application alone (fewer programs changed).
+    """
+    cands = [APP_ONLY, APP_LOADS]
+    vals: dict[str, list[float]] = {c: [] for c in cands}
+    for r in range(opts.tune):
+        for cand in cands[r % 2:] + cands[:r % 2]:
+            prog.step(f"tuning {r + 1}/{opts.tune}: {cand}")
+            lines = [ld.line(cand == APP_LOADS) for ld in loads]
+            start_loads(g, lines)
+            g.run(f"sleep {opts.settle_s:g}")
+            cmd = shlex.join(app)
+            rc, text = g.run(cmd, timeout=opts.timeout)
+            stop_loads(g, lines)
+            if rc != 0:
+                raise SortoError(f"tuning, {cand}: `{cmd}` exited with status {rc}: {text.strip()[-500:]}")
+            vals[cand].append(metric.read(text))
+            if cand == APP_LOADS:
+                load_raw[cand] = g.check(f"cat {DBG}/records")
+    from .summary import _record
+
+    med = {c: measure.Summary(v).median for c, v in vals.items()}
+    better = med[APP_LOADS] > med[APP_ONLY] if not metric.lower_is_better else med[APP_LOADS] < med[APP_ONLY]
+    # The kernel's record of each marked load in its last tuning run: the candidate ran what it claims.
+    recs = hookfs.parse_records(load_raw.get(APP_LOADS, ""))
+    load_records = {}
+    for ld in loads:
+        if ld.marked is not None:
+            path = ld.line(True).split()[0]
+            mine = [rec for rec in recs if rec.file == path]
+            load_records[ld.command] = _record(mine[-1]) if mine else None
+    return {"rounds": opts.tune, "metric": metric.name, "candidates": cands, "values": vals,
+            "medians": med, "chosen": APP_LOADS if better else APP_ONLY, "load_records": load_records}
+
+
 def run(target: Any, opts: Options) -> dict[str, Any]:
     """Run the whole loop on ``target`` (targets.QemuTarget or targets.BoardTarget); return the results."""
     if not opts.argv:
         raise SortoError("no command to optimize (give it after --)")
     if opts.rounds < 1:
         raise SortoError("--rounds must be at least 1")
+    if opts.tune < 0:
+        raise SortoError("--tune must be 0 (off) or more rounds")
+    if opts.tune and opts.mark_loads:
+        raise SortoError("--tune decides whether the loads run marked; leave out --mark-loads")
     metrics = measure.metrics_for(opts.argv, opts.metrics)
     prog = Progress(enabled=None if opts.progress else False)
     work = _fresh_out(opts.out)
@@ -194,10 +247,10 @@ def _run(target: Any, opts: Options, metrics: tuple[measure.Metric, ...], work: 
         comm = ld.exe.rsplit("/", 1)[-1]
         lpol_file = work / f"policy-{comm}.json"
         ld.policy = _analyze(before, lpol_file, None, 0, comm=comm, background_for=exe.rsplit("/", 1)[-1])
-        # The loads' policies are decided and written either way; they change other programs, and on
-        # the demo's guest demoting the load made the application's latency worse (docs/optimize.md),
-        # so they ride in the measured side only when asked for.
-        if opts.mark_loads and ld.policy.get("sched", {}).get("policy", "other") != "other":
+        # The loads' policies are decided and written either way; they change other programs, and
+        # whether demoting a load helps the application depends on the kernel (docs/optimize.md), so
+        # they ride in the measured side only when asked for (--mark-loads) or measured better (--tune).
+        if (opts.mark_loads or opts.tune) and ld.policy.get("sched", {}).get("policy", "other") != "other":
             try:
                 ld.exe = target.resolve(ld.exe)
                 ld.host = target.host_copy(ld.exe)
@@ -217,9 +270,20 @@ def _run(target: Any, opts: Options, metrics: tuple[measure.Metric, ...], work: 
     values: dict[str, dict[str, list[float]]] = {s: {m.name: [] for m in metrics} for s in sides}
     outputs: dict[str, list[str]] = {s: [] for s in sides}
     setup = Setup([], opts.module_args, marked, [ld.marked for ld in loads if ld.marked is not None])
+    load_raw: dict[str, str] = {}
+    tune_res = None
     prog.step("booting the measure session")
     with target.session("measure", setup) as g:
         marked_path = setup.marked_path()
+        if opts.tune and any(ld.marked is not None for ld in loads):
+            tune_res = _tune(g, opts, metrics[0], loads, [marked_path, *args], prog, load_raw)
+            if tune_res["chosen"] == APP_ONLY:
+                for ld in loads:  # the copies stay in OUT/tune/bin, out of the measured side
+                    if ld.marked is not None:
+                        dest = work / "tune" / "bin" / ld.marked.name
+                        dest.parent.mkdir(parents=True, exist_ok=True)
+                        ld.marked.rename(dest)
+                        ld.marked = None
         for r in range(opts.rounds):
             order = sides[r % len(sides):] + sides[: r % len(sides)]
             for side in order:
@@ -256,6 +320,7 @@ def _run(target: Any, opts: Options, metrics: tuple[measure.Metric, ...], work: 
                   for ld in loads}
     results = summary.results(opts, target.describe(), exe, metrics, sides, values, pol, manifest, mine[-1],
                               loads, load_recs, stats, time.monotonic() - t0)
+    results["tune"] = tune_res
     prog.step("writing the report")
     summary.write_report(work, results, metrics, sides, values)
     (work / "outputs.json").write_text(json.dumps(outputs, indent=1) + "\n")

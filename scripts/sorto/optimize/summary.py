@@ -123,6 +123,11 @@ def words(res: dict[str, Any]) -> str:
     if pol["scratchpad"]:
         asked.append(f"{len(pol['scratchpad'])} kernel function(s) in SRAM")
     lines.append(f"The profile asked for: {', '.join(asked) or 'nothing'}.")
+    tune = res.get("tune")
+    if tune:
+        meds = "; ".join(f"{c}: median {tune['medians'][c]:.0f}{unit}" for c in tune["candidates"])
+        lines.append(f"Tuning ({tune['rounds']} run(s) of each candidate, before and apart from the runs above), "
+                     f"{tune['metric']}: {meds}; kept: {tune['chosen']}.")
     for ld in res["loads"]:
         if ld["marked"]:
             lines.append(f"The load `{ld['command']}` was marked too: {ld['decision']}.")
