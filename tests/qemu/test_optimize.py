@@ -12,6 +12,7 @@ Gains are `make bench`'s and the demo's, never asserted here.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -86,7 +87,8 @@ def test_loop_on_cyclictest(release_art, tmp_path: Path, capsys: pytest.CaptureF
     html = (out / "report.html").read_text()
     assert "without metadata" in html and "with metadata" in html and "data:image/png;base64," in html
     # the kernel's action lines, as the module wrote them (results.json sorts the keys, so compare token sets)
-    lines = [set(ln.split()) for ln in html.splitlines()]
+    # (tags dropped: the last line of the <pre> block ends in "</pre>")
+    lines = [set(re.sub(r"<[^>]+>", " ", ln).split()) for ln in html.splitlines()]
     for a in rec["actions"]:
         assert {f"{k}={v}" for k, v in a.items()} in lines, a
     assert "== what changed" in printed and "max latency" in printed
