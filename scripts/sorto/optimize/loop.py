@@ -141,8 +141,8 @@ def _inject(host: Path, policy_file: Path, out: Path) -> Path:
     return elfsection.write_section(host, codec.encode(policy.load(policy_file)), out)
 
 
-def _tune(g: Any, opts: Options, metric: measure.Metric, loads: list[Load], app: list[str], prog: Progress,
-          load_raw: dict[str, str]) -> dict[str, Any]:
+def _tune(g: Any, opts: Options, metric: measure.Metric, loads: list[Load], app: list[str],
+          prog: Progress) -> dict[str, Any]:
     """Run the candidates ``opts.tune`` times each, interleaved and rotated; return their values and the pick.
 
     These rounds only choose: the sides reported afterwards are fresh runs,
@@ -151,6 +151,7 @@ def _tune(g: Any, opts: Options, metric: measure.Metric, loads: list[Load], app:
     """
     cands = [APP_ONLY, APP_LOADS]
     vals: dict[str, list[float]] = {c: [] for c in cands}
+    raw = ""
     for r in range(opts.tune):
         for cand in cands[r % 2:] + cands[:r % 2]:
             prog.step(f"tuning {r + 1}/{opts.tune}: {cand}")
@@ -164,19 +165,19 @@ def _tune(g: Any, opts: Options, metric: measure.Metric, loads: list[Load], app:
                 raise SortoError(f"tuning, {cand}: `{cmd}` exited with status {rc}: {text.strip()[-500:]}")
             vals[cand].append(metric.read(text))
             if cand == APP_LOADS:
-                load_raw[cand] = g.check(f"cat {DBG}/records")
-    from .summary import _record
+                raw = g.check(f"cat {DBG}/records")
+    from .summary import record_json
 
     med = {c: measure.Summary(v).median for c, v in vals.items()}
     better = med[APP_LOADS] > med[APP_ONLY] if not metric.lower_is_better else med[APP_LOADS] < med[APP_ONLY]
     # The kernel's record of each marked load in its last tuning run: the candidate ran what it claims.
-    recs = hookfs.parse_records(load_raw.get(APP_LOADS, ""))
+    recs = hookfs.parse_records(raw)
     load_records = {}
     for ld in loads:
         if ld.marked is not None:
             path = ld.line(True).split()[0]
             mine = [rec for rec in recs if rec.file == path]
-            load_records[ld.command] = _record(mine[-1]) if mine else None
+            load_records[ld.command] = record_json(mine[-1]) if mine else None
     return {"rounds": opts.tune, "metric": metric.name, "candidates": cands, "values": vals,
             "medians": med, "chosen": APP_LOADS if better else APP_ONLY, "load_records": load_records}
 
@@ -270,13 +271,12 @@ def _run(target: Any, opts: Options, metrics: tuple[measure.Metric, ...], work: 
     values: dict[str, dict[str, list[float]]] = {s: {m.name: [] for m in metrics} for s in sides}
     outputs: dict[str, list[str]] = {s: [] for s in sides}
     setup = Setup([], opts.module_args, marked, [ld.marked for ld in loads if ld.marked is not None])
-    load_raw: dict[str, str] = {}
     tune_res = None
     prog.step("booting the measure session")
     with target.session("measure", setup) as g:
         marked_path = setup.marked_path()
         if opts.tune and any(ld.marked is not None for ld in loads):
-            tune_res = _tune(g, opts, metrics[0], loads, [marked_path, *args], prog, load_raw)
+            tune_res = _tune(g, opts, metrics[0], loads, [marked_path, *args], prog)
             if tune_res["chosen"] == APP_ONLY:
                 for ld in loads:  # the copies stay in OUT/tune/bin, out of the measured side
                     if ld.marked is not None:

@@ -25,7 +25,7 @@ def _policy_summary(pol: dict[str, Any]) -> dict[str, Any]:
             "skipped_decisions": pol["evidence"].get("skipped_decisions", {})}
 
 
-def _record(rec: HookRecord) -> dict[str, Any]:
+def record_json(rec: HookRecord) -> dict[str, Any]:
     return {"file": rec.file, "seq": rec.seq, "comm": rec.comm, "result": rec.result, "privs": rec.privs,
             "trace_sha256": rec.policy.get("profile", {}).get("trace_sha256"), "actions": rec.actions,
             "actions_truncated": rec.actions_truncated}
@@ -46,12 +46,12 @@ def results(opts: Any, target: str, exe: str, metrics: tuple[measure.Metric, ...
         "loads": [{"command": ld.command, "policy": _policy_summary(ld.policy) if ld.policy else None,
                    "decision": (ld.policy or {}).get("evidence", {}).get("sched", {}).get("reason"),
                    "marked": ld.marked is not None,
-                   "kernel_records": [_record(r) for r in load_recs.get(ld.command, [])[-1:]]} for ld in loads],
+                   "kernel_records": [record_json(r) for r in load_recs.get(ld.command, [])[-1:]]} for ld in loads],
         "metrics": {m.name: {"unit": m.unit, "lower_is_better": m.lower_is_better,
                              "sides": {s: _side_stats(values[s][m.name]) for s in sides}} for m in metrics},
         "policy": _policy_summary(pol),
         "trace_sha256": pol["profile"].get("trace_sha256"),
-        "kernel_record": _record(rec),
+        "kernel_record": record_json(rec),
         "module_stats": parse_stats(stats),
         "seconds": round(seconds, 1),
     }
