@@ -26,6 +26,7 @@ def _policy_summary(pol: dict[str, Any]) -> dict[str, Any]:
 
 
 def record_json(rec: HookRecord) -> dict[str, Any]:
+    """The kernel's record of one exec as results.json keeps it (the loop's tuning keeps the loads' too)."""
     return {"file": rec.file, "seq": rec.seq, "comm": rec.comm, "result": rec.result, "privs": rec.privs,
             "trace_sha256": rec.policy.get("profile", {}).get("trace_sha256"), "actions": rec.actions,
             "actions_truncated": rec.actions_truncated}
