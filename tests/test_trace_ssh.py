@@ -95,6 +95,10 @@ def test_trace_over_ssh(sshd: dict, tmp_path: Path) -> None:
         assert status[name]["status"] == "ok", status[name]
     # The host's per-CPU ring buffer stats were read: a count, not a guess.
     assert isinstance(status["events"]["ring_overrun"], int) and status["events"]["ring_overrun"] >= 0
+    # This kernel took the events pass's filters on the command's name (read back from tracefs).
+    assert status["events"]["event_filters"] == {
+        "sched/sched_switch": 'prev_comm == "work.sh" || next_comm == "work.sh"',
+        "sched/sched_wakeup": 'comm == "work.sh"'}
     assert "work-done" in (out / "command_output.txt").read_text()
     for f in m["files"]:
         assert sha256(out / f["name"]) == f["sha256"]

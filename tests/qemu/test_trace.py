@@ -33,9 +33,16 @@ def test_trace_qemu_hammer(release_art, tmp_path: Path) -> None:
     status = {t["tracer"]: t["status"] for t in m["tracers"]}
     assert status == {**dict.fromkeys(TRACERS, "ok"), "perf_script": "skipped", "perf_sched": "skipped"}
     assert m["tools"]["strace"] is True and m["tools"]["proc_smaps"] is True
+    passes = {t["tracer"]: t for t in m["tracers"]}
+    # The events pass kept the sched events that name the program, and every irq event.
+    ev = passes["events"]
+    assert ev["event_filters"]["sched/sched_switch"] == 'prev_comm == "syscall_hammer" || next_comm == "syscall_hammer"'
+    assert ev["event_filters"]["sched/sched_wakeup"] == 'comm == "syscall_hammer"'
+    sched = [ln for ln in (out / "ftrace_events.txt").read_text().splitlines() if " sched_" in ln]
+    assert sched and all("syscall_hammer" in ln.split(": sched_", 1)[1] for ln in sched), sched[:5]
+    assert any(" irq_handler_entry: " in ln for ln in (out / "ftrace_events.txt").read_text().splitlines())
     # 2000 getppid calls traced function by function do not fit 32 KiB: the ring buffer overwrote
     # the start, and the manifest says by how much (the log's header says the same).
-    passes = {t["tracer"]: t for t in m["tracers"]}
     assert passes["function"]["ring_overrun"] > 0
     assert "ring_overrun" not in passes["function_profile"]
     header = (out / "ftrace_function.txt").read_text().split("\n", 4)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..trace.ftrace import TASK_COMM_LEN, comm_of
 from .load import Table, TraceData
 
 _IRQ_ENTRY = re.compile(r"^irq=(\d+) name=(\S+)")
@@ -24,7 +25,6 @@ _SOFTIRQ = re.compile(r"^vec=(\d+) \[action=(\w+)\]")
 _WAKEUP = re.compile(r"comm=(.*?) pid=(\d+) prio=(-?\d+)")
 _SWITCH = re.compile(r"^prev_comm=(.*?) prev_pid=(\d+) prev_prio=(-?\d+) prev_state=(\S+) ==> "
                      r"next_comm=(.*?) next_pid=(\d+) next_prio=(-?\d+)")
-TASK_COMM_LEN = 16  # the kernel keeps 15 characters of a task's name
 
 
 @dataclass(frozen=True)
@@ -76,11 +76,6 @@ def events(table: Table) -> list[Event]:
                              prev_state=m.group(4), other_comm=m.group(5), other_pid=int(m.group(6)), **base))
     out.sort(key=lambda e: e.ts)
     return out
-
-
-def comm_of(argv0: str) -> str:
-    """The name the kernel gives a task exec'ed from ``argv0``: its base name, cut to 15 characters."""
-    return argv0.rstrip("/").rsplit("/", 1)[-1][: TASK_COMM_LEN - 1]
 
 
 @dataclass

@@ -12,8 +12,13 @@ callback machinery and would distort each other:
 * ``function`` and ``function_graph``: restricted to the command's pid and
   its children (``set_ftrace_pid`` written by a wrapper shell that then
   ``exec``\\ s the command, ``options/function-fork`` on).
-* ``events``: the irq and sched events, system-wide (who interrupted and
-  preempted the command), nop tracer.
+* ``events``: the irq events system-wide (which interrupts came, and whether
+  they preempted the command or woke it), and the sched events that name
+  the command (``sched_switch`` from or to it, ``sched_wakeup`` of it, by
+  an event filter on its task name): who delayed it, and for how long.
+  The rest of the system's switches (a busy load makes tens of thousands
+  a second) would overwrite the ring buffer and leave only the end of the
+  run; nop tracer.
 
 Logs stay bounded: ``buffer_size_kb`` is small (the ring buffer overwrites,
 so the end of the run is kept) and at most ``max_lines`` lines of each log
@@ -22,10 +27,15 @@ are read back.
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 
 T = "/sys/kernel/tracing"
+TASK_COMM_LEN = 16  # the kernel keeps 15 characters of a task's name
+# Characters a task name may have to go into an event filter's string unquoted-safe: no quote,
+# backslash or glob character (``==`` on a string field matches globs).
+_FILTER_SAFE = re.compile(r"^[A-Za-z0-9_.+@%:=,-]+$")
 EVENTS = ("irq:irq_handler_entry", "irq:irq_handler_exit", "irq:softirq_entry", "irq:softirq_exit",
           "sched:sched_switch", "sched:sched_wakeup")
 
@@ -68,10 +78,30 @@ def parse_probe(text: str) -> dict:
     return out
 
 
+def comm_of(argv0: str) -> str:
+    """The name the kernel gives a task exec'ed from ``argv0``: its base name, cut to 15 characters."""
+    return argv0.rstrip("/").rsplit("/", 1)[-1][: TASK_COMM_LEN - 1]
+
+
+def event_filters(comm: str) -> dict[str, str]:
+    """The events pass's filters, by event, for a command named ``comm``; none when the name is unsafe.
+
+    A name with a quote, a backslash or a glob character would change the
+    filter's meaning, so such a command's sched events stay unfiltered.
+    """
+    if not _FILTER_SAFE.match(comm):
+        return {}
+    return {"sched/sched_switch": f'prev_comm == "{comm}" || next_comm == "{comm}"',
+            "sched/sched_wakeup": f'comm == "{comm}"'}
+
+
 def reset_line(buffer_kb: int) -> str:
     """Put tracefs in a known quiet state with a small per-CPU buffer."""
+    clear = "; ".join(f"echo 0 > {T}/events/{e}/filter 2>/dev/null" for e in ("sched/sched_switch",
+                                                                                "sched/sched_wakeup"))
     return (f"echo 0 > {T}/tracing_on; echo 0 > {T}/function_profile_enabled 2>/dev/null; "
             f"echo nop > {T}/current_tracer; echo > {T}/set_event; echo > {T}/set_ftrace_pid; "
+            f"{clear}; "
             f"echo > {T}/set_ftrace_filter; echo {buffer_kb} > {T}/buffer_size_kb; echo > {T}/trace")
 
 
@@ -82,8 +112,8 @@ def _pid_wrapper() -> str:
     return f"sh -c {shlex.quote(inner)} sorto"
 
 
-def passes(profile_files: list[str]) -> list[Pass]:
-    """The tracer passes in the order they run."""
+def passes(profile_files: list[str], comm: str = "") -> list[Pass]:
+    """The tracer passes in the order they run; ``comm``: the command's task name (event filters)."""
     stop = f"echo 0 > {T}/tracing_on"
     fork = f"echo 1 > {T}/options/function-fork 2>/dev/null"
     events = " ".join(e.replace(":", "/") for e in EVENTS)
@@ -103,7 +133,9 @@ def passes(profile_files: list[str]) -> list[Pass]:
              f"echo function_graph > {T}/current_tracer; {fork}; grep -qx function_graph {T}/current_tracer",
              _pid_wrapper() + " ", stop, (("ftrace_function_graph.txt", f"{T}/trace"),)),
         Pass("events", "events",
-             "; ".join(f"echo 1 > {T}/events/{e}/enable" for e in events.split()) + f"; grep -q . {T}/set_event",
+             "; ".join([*(f"echo 1 > {T}/events/{e}/enable" for e in events.split()),
+                        *(f"echo {shlex.quote(f)} > {T}/events/{e}/filter" for e, f in event_filters(comm).items())])
+             + f"; grep -q . {T}/set_event",
              f"echo 1 > {T}/tracing_on; ", stop, (("ftrace_events.txt", f"{T}/trace"),)),
     ]
 

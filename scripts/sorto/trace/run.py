@@ -69,7 +69,8 @@ def run_passes(g: Target, opts: TraceOptions, argv: list[str], out: OutDir, targ
     results: list[dict] = []
     t_start = time.monotonic()
     command_output = None
-    todo = [(p, ftrace.available(p, probe), True) for p in ftrace.passes(probe["profile_files"])]
+    comm = ftrace.comm_of(argv[0])
+    todo = [(p, ftrace.available(p, probe), True) for p in ftrace.passes(probe["profile_files"], comm)]
     todo += [(p, userpasses.available(p, probe), False) for p in userpasses.passes()]
     for p, why, uses_tracefs in todo:
         if why:
@@ -103,6 +104,10 @@ def run_passes(g: Target, opts: TraceOptions, argv: list[str], out: OutDir, targ
         if uses_tracefs and p.name != "function_profile":
             # The ring buffer overwrites: a count above 0 means the log holds only the end of the run.
             rec["ring_overrun"] = overrun
+        if p.name == "events":
+            # What the kernel took, read back: "none" where a filter was refused or not asked for.
+            rec["event_filters"] = {e: g.run(f"cat {ftrace.T}/events/{e}/filter")[1].strip()
+                                    for e in ("sched/sched_switch", "sched/sched_wakeup")}
         for name, gfile in p.logs:
             total, body = ftrace.split_read(g.check(ftrace.read_line(gfile, opts.max_lines), timeout=opts.timeout))
             if total < 0:
@@ -132,7 +137,8 @@ def run_passes(g: Target, opts: TraceOptions, argv: list[str], out: OutDir, targ
         "settings": {"buffer_size_kb": opts.buffer_kb, "max_lines": opts.max_lines, "overwrite": True,
                      "function_profile_scope": "system-wide while the command ran",
                      "function_scope": "set_ftrace_pid = command pid, function-fork on",
-                     "events_scope": "system-wide while the command ran",
+                     "events_scope": "irq events system-wide while the command ran; sched_switch and "
+                                     "sched_wakeup only those naming the command",
                      "strace": "strace -f -c and strace -f -r, one run each",
                      "perf": "perf record -e cpu-clock -F 1000 -g; perf sched record; one run each",
                      "memory_sampling_s": userpasses.SAMPLE_S},
