@@ -31,6 +31,9 @@ $(VENV)/.deps-stamp: scripts/pyproject.toml .ci/install-deps.sh
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e 'scripts[test,fast]'
+	# bitbake-setup's bb writes its shell-parser tables (bb/pysh/pyshtables.py) on first
+	# import; two pytest workers importing it at once on a fresh venv read a half-written file.
+	$(PY) -c 'import bb.pysh.pyshyacc'
 	touch $@
 
 deps: $(VENV)/.deps-stamp
