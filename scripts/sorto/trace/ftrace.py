@@ -35,6 +35,8 @@ T = "/sys/kernel/tracing"
 TASK_COMM_LEN = 16  # the kernel keeps 15 characters of a task's name
 # Characters a task name may have to go into an event filter's string unquoted-safe: no quote,
 # backslash or glob character (``==`` on a string field matches globs).
+#: The events the events pass filters on the command's name (set, read back and cleared together).
+FILTERED_EVENTS = ("sched/sched_switch", "sched/sched_wakeup")
 _FILTER_SAFE = re.compile(r"^[A-Za-z0-9_.+@%:=,-]+$")
 EVENTS = ("irq:irq_handler_entry", "irq:irq_handler_exit", "irq:softirq_entry", "irq:softirq_exit",
           "sched:sched_switch", "sched:sched_wakeup")
@@ -91,14 +93,13 @@ def event_filters(comm: str) -> dict[str, str]:
     """
     if not _FILTER_SAFE.match(comm):
         return {}
-    return {"sched/sched_switch": f'prev_comm == "{comm}" || next_comm == "{comm}"',
-            "sched/sched_wakeup": f'comm == "{comm}"'}
+    switch, wakeup = FILTERED_EVENTS
+    return {switch: f'prev_comm == "{comm}" || next_comm == "{comm}"', wakeup: f'comm == "{comm}"'}
 
 
 def reset_line(buffer_kb: int) -> str:
     """Put tracefs in a known quiet state with a small per-CPU buffer."""
-    clear = "; ".join(f"echo 0 > {T}/events/{e}/filter 2>/dev/null" for e in ("sched/sched_switch",
-                                                                                "sched/sched_wakeup"))
+    clear = "; ".join(f"echo 0 > {T}/events/{e}/filter 2>/dev/null" for e in FILTERED_EVENTS)
     return (f"echo 0 > {T}/tracing_on; echo 0 > {T}/function_profile_enabled 2>/dev/null; "
             f"echo nop > {T}/current_tracer; echo > {T}/set_event; echo > {T}/set_ftrace_pid; "
             f"{clear}; "

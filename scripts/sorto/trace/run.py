@@ -93,21 +93,19 @@ def run_passes(g: Target, opts: TraceOptions, argv: list[str], out: OutDir, targ
         t0 = time.monotonic()
         rc, text = g.run(ftrace.command_line(p, argv), timeout=opts.timeout)
         dur = time.monotonic() - t0
-        overrun = None
         if uses_tracefs:
             g.check(f"echo 0 > {ftrace.T}/tracing_on")
-            overrun = ftrace.parse_overrun(g.run(ftrace.overrun_line())[1])
         if command_output is None:
             command_output = text
         rec: dict = {"tracer": p.name, "status": "ok", "exit_status": rc, "duration_s": round(dur, 3),
                      "logs": []}
         if uses_tracefs and p.name != "function_profile":
             # The ring buffer overwrites: a count above 0 means the log holds only the end of the run.
-            rec["ring_overrun"] = overrun
+            rec["ring_overrun"] = ftrace.parse_overrun(g.run(ftrace.overrun_line())[1])
         if p.name == "events":
             # What the kernel took, read back: "none" where a filter was refused or not asked for.
             rec["event_filters"] = {e: g.run(f"cat {ftrace.T}/events/{e}/filter")[1].strip()
-                                    for e in ("sched/sched_switch", "sched/sched_wakeup")}
+                                    for e in ftrace.FILTERED_EVENTS}
         for name, gfile in p.logs:
             total, body = ftrace.split_read(g.check(ftrace.read_line(gfile, opts.max_lines), timeout=opts.timeout))
             if total < 0:
