@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import sys
+import time
 
 import bb.data
 import bb.tinfoil
@@ -67,6 +68,21 @@ def appends(t: bb.tinfoil.Tinfoil, spec: dict) -> dict:
     return out
 
 
+def late_messages(t: bb.tinfoil.Tinfoil, cap: Capture, start: int, wait_s: float = 10.0) -> None:
+    """Wait (up to ``wait_s``) for the log message of a failure that has none yet.
+
+    The server's log records travel on the event channel, not with the
+    command's answer, and ``run_command`` drains that channel without
+    waiting: once in a while the failure's own message (bb.fatal's) had not
+    arrived yet, and it was then counted in the next case's log.
+    """
+    deadline = time.monotonic() + wait_s
+    while len(cap.messages) == start and time.monotonic() < deadline:
+        event = t.wait_event(0.25)
+        if isinstance(event, logging.LogRecord) and (event.taskpid == 0 or event.levelno > logging.INFO):
+            t.logger.handle(event)
+
+
 def parse_with(t: bb.tinfoil.Tinfoil, cap: Capture, fn: str, case: dict) -> dict:
     """Parse ``fn`` under the build's configuration changed by ``case["settings"]``.
 
@@ -82,6 +98,7 @@ def parse_with(t: bb.tinfoil.Tinfoil, cap: Capture, fn: str, case: dict) -> dict
     try:
         d = t.parse_recipe_file(fn, appends=case.get("appends", True), config_data=cd)
     except Exception as exc:  # the server's parse failure arrives as a tinfoil exception
+        late_messages(t, cap, start)
         return {"failed": f"{type(exc).__name__}: {exc}", "log": cap.messages[start:]}
     values = {n: d.getVar(n) for n in case.get("vars", [])}
     values["__SKIPPED"] = d.getVar("__SKIPPED")
