@@ -19,7 +19,9 @@ chrpath diffstat gawk locales acl zstd
 dpkg-dev libglib2.0-dev pkg-config
 shellcheck"
 # Buildroot's utils/check-package runs shellcheck on br2-external/'s scripts (tests/buildroot).
-GUEST_DEBS="busybox-static:armhf hello:armhf strace:armhf util-linux:armhf rt-tests:armhf libnuma1:armhf"
+# The guest's programs; dropbear and its libraries are the board flavour's SSH server.
+GUEST_DEBS="busybox-static:armhf hello:armhf strace:armhf util-linux:armhf rt-tests:armhf libnuma1:armhf
+	dropbear-bin:armhf libcrypt1:armhf libtomcrypt1:armhf libtommath1:armhf libgmp10:armhf zlib1g:armhf"
 CACHE="${SORTO_CACHE:-$HOME/.cache/sorto}"
 NATIVE="$(dpkg --print-architecture)"
 

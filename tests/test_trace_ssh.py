@@ -129,3 +129,68 @@ def test_unreachable_board_fails_cleanly(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "ssh root@127.0.0.1: cannot run commands" in proc.stderr
     assert not out.exists()
+
+
+def _target_args(opts: list[str]) -> tuple[int, str, list[str]]:
+    """(port, key, -o options) from the fixture's command-line options."""
+    port, key = int(opts[opts.index("--ssh-port") + 1]), opts[opts.index("--ssh-key") + 1]
+    return port, key, [opts[i + 1] for i, o in enumerate(opts) if o == "--ssh-option"]
+
+
+def test_board_executable_copied_home(sshd: dict, tmp_path: Path) -> None:
+    """`sorto optimize --ssh` without --binary marks the board's own file: every byte of it, copied home."""
+    from sorto.errors import SortoError
+    from sorto.optimize import BoardTarget
+
+    port, key, options = _target_args(sshd["opts"])
+    board = BoardTarget("root@127.0.0.1", port, key, options, fetch_dir=tmp_path / "board")
+    exe = board.resolve("true")  # as the loop does: the board's shell finds the command
+    got = board.host_copy(exe)
+    assert got == tmp_path / "board" / Path(exe).name and os.access(got, os.X_OK)
+    assert got.read_bytes() == Path(exe).read_bytes()
+    # all 256 byte values survive the channel (no tty, no text decoding)
+    blob = tmp_path / "blob"
+    blob.write_bytes(b"\x7fELF" + bytes(range(256)) * 64 + b"\r\n\n\x00")
+    assert board.host_copy(str(blob)).read_bytes() == blob.read_bytes()
+    # a script is no executable to mark; a missing file names the board and the path
+    script = tmp_path / "run.sh"
+    script.write_text("#!/bin/sh\n")
+    with pytest.raises(SortoError, match=r"root@127\.0\.0\.1:.*run\.sh: not an ELF executable"):
+        board.host_copy(str(script))
+    with pytest.raises(SortoError, match=r"cannot read /nonexistent/prog \(status 1\): cat: /nonexistent/prog"):
+        board.host_copy("/nonexistent/prog")
+
+
+def test_board_resolves_commands_in_its_path(sshd: dict) -> None:
+    """A bare name is the board's file in its PATH, even when the shell has a builtin of that name."""
+    from sorto.errors import SortoError
+    from sorto.optimize import BoardTarget
+
+    port, key, options = _target_args(sshd["opts"])
+    board = BoardTarget("root@127.0.0.1", port, key, options)
+    r = subprocess.run(["sh", "-c", "command -v true"], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "true"  # the builtin, as `command -v` answers it
+    got = board.resolve("true")
+    assert got.startswith("/") and got.endswith("/true") and os.path.samefile(got, shutil.which("true")), got
+    assert board.resolve("/opt/x/prog") == "/opt/x/prog"  # a path is the board's as given
+    with pytest.raises(SortoError, match=r"no-such-prog: no executable of that name in the PATH of root@"):
+        board.resolve("no-such-prog")
+
+
+def test_board_lines_share_one_connection(sshd: dict) -> None:
+    """Every line of a run goes over one ssh connection (a master), which close() stops and cleans up."""
+    from sorto.optimize import BoardTarget
+
+    port, key, options = _target_args(sshd["opts"])
+    board = BoardTarget("root@127.0.0.1", port, key, options)
+    conn = board._ssh()
+    assert board._ssh() is conn
+    pids = {conn.check("echo $PPID").strip() for _ in range(3)}
+    check = [*conn.argv[:-1], "-O", "check", conn.argv[-1]]
+    assert subprocess.run(check, capture_output=True, check=False).returncode == 0  # a master runs
+    # each line's shell is a child of the one sshd session process of that connection
+    assert len(pids) == 1, pids
+    folder = Path(next(o for o in conn.argv if o.startswith("ControlPath=")).split("=", 1)[1]).parent
+    assert folder.is_dir()
+    conn.close()
+    assert subprocess.run(check, capture_output=True, check=False).returncode != 0 and not folder.exists()

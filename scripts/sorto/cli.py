@@ -405,10 +405,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "and the project's patch series; artifacts are cached by a hash of their inputs.")
     s.add_argument("action", choices=["build"])
     s.add_argument("--kernel", default="6.12", help="kernel series: 6.12 or 6.1 (default 6.12)")
-    s.add_argument("--flavour", choices=["release", "debug", "scratchpad"], default="release",
+    s.add_argument("--flavour", choices=["release", "debug", "scratchpad", "board"],
+                   default="release",
                    help="release (default: what is profiled and demonstrated), debug (adds KASAN and lockdep, "
-                   "as the kernel-path tests use) or scratchpad (-M vexpress-a15, the functions of "
-                   "scratchpad.list in on-chip SRAM; see docs/scratchpad.md)")
+                   "as the kernel-path tests use), scratchpad (-M vexpress-a15, the functions of "
+                   "scratchpad.list in on-chip SRAM; see docs/scratchpad.md) or board (release plus IPv4 on "
+                   "virtio-net and dropbear: a board for 'sorto optimize --ssh'; docs/optimize.md)")
     s.add_argument("--cache", help="cache folder (default $SORTO_CACHE or ~/.cache/sorto)")
     s.add_argument("--jobs", "-j", type=int, default=0, help="parallel build jobs (default: all cores)")
     s.add_argument("--quiet", "-q", action="store_true")
@@ -501,7 +503,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--metric NAME=REGEX. The QEMU guest boots twice (the marked copies ride in the second boot's\n"
         "initramfs); with -icount its clock follows executed instructions, so host load does not reach the\n"
         "guest's latencies (QEMU 7.2 then boots one CPU only). A board over SSH needs sorto_hook loaded\n"
-        "(or --module) and root for the tracers. OUT holds a complete run or nothing. See docs/optimize.md.")
+        "(or --module) and root for the tracers; its executables are copied home over ssh to be marked.\n"
+        "OUT holds a complete run or nothing. See docs/optimize.md.")
     _add_target_args(s, "run")
     s.add_argument("--module", metavar="PATH", help="board: insmod this sorto_hook.ko when it is not loaded")
     s.add_argument("--out", "-o", required=True, help="output folder (must not exist or be empty)")
@@ -522,7 +525,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--metric", action="append", metavar="NAME=REGEX[:higher]",
                    help="a number of COMMAND's output to compare (group 'value' or group 1; lower is better "
                    "unless :higher); default for cyclictest: its max, avg and min latency")
-    s.add_argument("--binary", metavar="PATH", help="host copy of COMMAND's executable (default: the guest's own)")
+    s.add_argument("--binary", metavar="PATH",
+                   help="host copy of COMMAND's executable (default: the guest's own; on a board, its file "
+                   "copied home over ssh into OUT/board)")
     s.add_argument("--module-args", default="", metavar="ARGS",
                    help="sorto_hook module parameters for the guest (e.g. irq_allow=virtio0)")
     s.add_argument("--sram-budget", type=int, metavar="BYTES",

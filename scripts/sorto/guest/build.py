@@ -41,6 +41,8 @@ FLAVOURS: dict[str, tuple[str, ...]] = {
     "release": ("guest.config",),
     # -M vexpress-a15, with the functions of scratchpad.list in on-chip SRAM
     "scratchpad": ("guest.config", "scratchpad.config"),
+    # a board reached over SSH: the release guest plus IPv4 on virtio-net and dropbear
+    "board": ("guest.config", "board.config"),
 }
 # The machine each flavour boots, and the device tree it needs (built from
 # the kernel tree; -M virt makes its own).
@@ -66,6 +68,18 @@ GUEST_DEB_FILES = [
     ("libnuma1", "usr/lib/arm-linux-gnueabihf/libnuma.so.1.0.0", "/lib/libnuma.so.1"),
 ]
 CROSS_LIBDIR = Path("/usr/arm-linux-gnueabihf/lib")
+# What a flavour adds to the base image: the board flavour's SSH server (Debian's
+# dropbear, the usual choice on small boards) and the libraries it links.
+FLAVOUR_DEB_FILES: dict[str, list[tuple[str, str, str]]] = {
+    "board": [
+        ("dropbear-bin", "usr/sbin/dropbear", "/usr/sbin/dropbear"),
+        ("libcrypt1", "lib/arm-linux-gnueabihf/libcrypt.so.1.1.0", "/lib/libcrypt.so.1"),
+        ("libtomcrypt1", "usr/lib/arm-linux-gnueabihf/libtomcrypt.so.1.0.1", "/lib/libtomcrypt.so.1"),
+        ("libtommath1", "usr/lib/arm-linux-gnueabihf/libtommath.so.1.2.0", "/lib/libtommath.so.1"),
+        ("libgmp10", "usr/lib/arm-linux-gnueabihf/libgmp.so.10.4.1", "/lib/libgmp.so.10"),
+        ("zlib1g", "lib/arm-linux-gnueabihf/libz.so.1.2.13", "/lib/libz.so.1"),
+    ],
+}
 
 # Test programs: name -> (source, extra compiler flags).  Debian's armhf
 # cross glibc ships no rcrt1.o, so there is no static-PIE variant.
@@ -442,7 +456,8 @@ def build_initramfs(series: str, tool: Path, module: Path, progs: Path, root: Pa
     # strace for `sorto trace` and for tracing a program the way users do;
     # chrt (util-linux, busybox has taskset only) for the hand-tuning baseline
     # of the benchmarks and the demo; cyclictest and hackbench for the demo.
-    debs = {gpath: guest_deb_file(root, pkg, member, progress) for pkg, member, gpath in GUEST_DEB_FILES}
+    debs = {gpath: guest_deb_file(root, pkg, member, progress)
+            for pkg, member, gpath in [*GUEST_DEB_FILES, *FLAVOUR_DEB_FILES.get(flavour, [])]}
     libs = {f"/lib/{n}": (CROSS_LIBDIR / n).resolve() for n in GUEST_LIBS}
     for p in libs.values():
         if not p.is_file():

@@ -214,6 +214,10 @@ def _run(target: Any, opts: Options, metrics: tuple[measure.Metric, ...], work: 
     from . import summary
 
     t0 = time.monotonic()
+    if hasattr(target, "console_dir"):
+        target.console_dir = work
+    if hasattr(target, "fetch_dir"):
+        target.fetch_dir = work / "board"
     exe = target.resolve(opts.argv[0])
     args = opts.argv[1:]
     host = opts.binary or target.host_copy(exe)
@@ -223,8 +227,6 @@ def _run(target: Any, opts: Options, metrics: tuple[measure.Metric, ...], work: 
         if not words:
             raise SortoError("--load: empty command")
         loads.append(Load(cmd, words[0]))
-    if hasattr(target, "console_dir"):
-        target.console_dir = work
     prog.step(f"preparing the target: {target.describe()}")
     vmlinux = target.vmlinux()
     sram = opts.sram_budget

@@ -182,22 +182,45 @@ class BoardTarget:
     options: list[str] = dataclasses.field(default_factory=list)
     module: str | None = None
     system_map: Path | None = None
+    #: Where the board's executables are copied to be marked (the loop sets OUT/board).
+    fetch_dir: Path | None = None
+
+    _conn: object = dataclasses.field(default=None, repr=False)
 
     def _ssh(self):  # noqa: ANN202 (SshTarget, imported late)
+        """One SshTarget for the whole run: its lines share one connection."""
         from ..trace.ssh import SshTarget
 
-        return SshTarget(self.dest, self.port, self.key, self.options)
+        if self._conn is None:
+            self._conn = SshTarget(self.dest, self.port, self.key, self.options)
+        return self._conn
 
     def host_copy(self, guest_path: str) -> Path:
-        raise SortoError(f"{guest_path}: give the host copy of the board's executable with --binary")
+        """The board's own executable, copied home over ssh: the file that runs is the file marked."""
+        if self.fetch_dir is None:
+            raise SortoError(f"{guest_path}: no folder to copy the board's executable into")
+        data = self._ssh().fetch(guest_path)
+        if data[:4] != b"\x7fELF":
+            raise SortoError(f"{self.dest}:{guest_path}: not an ELF executable (a script or a wrapper?); give the "
+                             "executable's path, or its host copy with --binary")
+        self.fetch_dir.mkdir(parents=True, exist_ok=True)
+        dest = self.fetch_dir / guest_path.rsplit("/", 1)[-1]
+        dest.write_bytes(data)
+        dest.chmod(0o755)
+        return dest
 
     def resolve(self, name: str) -> str:
         if "/" in name:
             return name
-        out = self._ssh().check(f"command -v {shlex.quote(name)}").strip()
-        if not out.startswith("/"):
-            raise SortoError(f"{name}: not found on {self.dest}")
-        return out.splitlines()[-1]
+        # The board's PATH searched for a file, not `command -v`: that answers a shell builtin's bare
+        # name (true, echo, kill), and the loop needs the executable to copy home and mark.
+        q = shlex.quote(name)
+        rc, out = self._ssh().run(f'IFS=:; for d in $PATH; do [ -f "$d"/{q} ] && [ -x "$d"/{q} ] && '
+                                  f'{{ echo "$d"/{q}; exit 0; }}; done; exit 1')
+        found = out.strip().splitlines()[-1:] if rc == 0 else []
+        if not found or not found[0].startswith("/"):
+            raise SortoError(f"{name}: no executable of that name in the PATH of {self.dest}")
+        return found[0]
 
     @contextlib.contextmanager
     def session(self, name: str, setup: Setup) -> Iterator[Target]:
