@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,13 @@ CROSS_GCC = "arm-linux-gnueabihf-gcc"
 EXAMPLES = REPO / "examples"
 #: A hand-written policy that uses every field of the format (codec and decoder tests).
 EVERY_FIELD = REPO / "tests" / "data" / "every-field-policy.yaml"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (a private sshd's, or a guest's forward)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 # Tools installed by pip with the test extra (ruff, oelint-adv, kas, the
 # bitbake-setup scripts) live next to the interpreter running the tests, in

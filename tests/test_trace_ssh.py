@@ -24,16 +24,12 @@ import pytest
 
 from sorto.trace.manifest import sha256
 
+from .conftest import free_port
+
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path(SSHD).exists() or not shutil.which("ssh"),
                                 reason="needs root and OpenSSH (make deps)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +40,7 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)], check=True)
     (d / "authorized_keys").write_text((d / "client.pub").read_text())
     (d / "authorized_keys").chmod(0o600)
-    port = _free_port()
+    port = free_port()
     (d / "sshd_config").write_text(
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host'}\nAuthorizedKeysFile {d / 'authorized_keys'}\n"
         f"PidFile {d / 'sshd.pid'}\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
@@ -52,8 +48,10 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation directory
     proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config")], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
-    opts = ["--ssh-port", str(port), "--ssh-key", str(d / "client"), "--ssh-option", "StrictHostKeyChecking=no",
-            "--ssh-option", f"UserKnownHostsFile={d / 'known_hosts'}"]
+    options = ["StrictHostKeyChecking=no", f"UserKnownHostsFile={d / 'known_hosts'}"]
+    opts = ["--ssh-port", str(port), "--ssh-key", str(d / "client")]
+    for o in options:
+        opts += ["--ssh-option", o]
     try:
         for _ in range(50):
             with socket.socket() as s:
@@ -63,7 +61,7 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         else:
             proc.kill()
             pytest.fail("sshd did not start: " + proc.stdout.read().decode(errors="replace"))
-        yield {"opts": opts, "dir": d}
+        yield {"opts": opts, "dir": d, "port": port, "key": str(d / "client"), "options": options}
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -122,7 +120,7 @@ def test_trace_over_ssh(sshd: dict, tmp_path: Path) -> None:
 
 def test_unreachable_board_fails_cleanly(tmp_path: Path) -> None:
     out = tmp_path / "never"
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     proc = subprocess.run([sys.executable, "-m", "sorto", "trace", "--ssh", "root@127.0.0.1", "--ssh-port",
                            str(port), "--out", str(out), "-q", "--", "true"],
                           capture_output=True, text=True, check=False, timeout=120)
@@ -131,19 +129,12 @@ def test_unreachable_board_fails_cleanly(tmp_path: Path) -> None:
     assert not out.exists()
 
 
-def _target_args(opts: list[str]) -> tuple[int, str, list[str]]:
-    """(port, key, -o options) from the fixture's command-line options."""
-    port, key = int(opts[opts.index("--ssh-port") + 1]), opts[opts.index("--ssh-key") + 1]
-    return port, key, [opts[i + 1] for i, o in enumerate(opts) if o == "--ssh-option"]
-
-
 def test_board_executable_copied_home(sshd: dict, tmp_path: Path) -> None:
     """`sorto optimize --ssh` without --binary marks the board's own file: every byte of it, copied home."""
     from sorto.errors import SortoError
     from sorto.optimize import BoardTarget
 
-    port, key, options = _target_args(sshd["opts"])
-    board = BoardTarget("root@127.0.0.1", port, key, options, fetch_dir=tmp_path / "board")
+    board = BoardTarget("root@127.0.0.1", sshd["port"], sshd["key"], sshd["options"], fetch_dir=tmp_path / "board")
     exe = board.resolve("true")  # as the loop does: the board's shell finds the command
     got = board.host_copy(exe)
     assert got == tmp_path / "board" / Path(exe).name and os.access(got, os.X_OK)
@@ -166,8 +157,7 @@ def test_board_resolves_commands_in_its_path(sshd: dict) -> None:
     from sorto.errors import SortoError
     from sorto.optimize import BoardTarget
 
-    port, key, options = _target_args(sshd["opts"])
-    board = BoardTarget("root@127.0.0.1", port, key, options)
+    board = BoardTarget("root@127.0.0.1", sshd["port"], sshd["key"], sshd["options"])
     r = subprocess.run(["sh", "-c", "command -v true"], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "true"  # the builtin, as `command -v` answers it
     got = board.resolve("true")
@@ -181,8 +171,7 @@ def test_board_lines_share_one_connection(sshd: dict) -> None:
     """Every line of a run goes over one ssh connection (a master), which close() stops and cleans up."""
     from sorto.optimize import BoardTarget
 
-    port, key, options = _target_args(sshd["opts"])
-    board = BoardTarget("root@127.0.0.1", port, key, options)
+    board = BoardTarget("root@127.0.0.1", sshd["port"], sshd["key"], sshd["options"])
     conn = board._ssh()
     assert board._ssh() is conn
     pids = {conn.check("echo $PPID").strip() for _ in range(3)}

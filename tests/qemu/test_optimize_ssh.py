@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -27,18 +26,14 @@ from sorto import codec, elfsection, policy
 from sorto.analyze import load
 from sorto.guest import build
 from sorto.guest.harness import Guest
+from sorto.trace.ssh import SshTarget
 
+from ..conftest import free_port
 from .test_act import THREADIRQS_BOOT_WARNING
 
 pytestmark = pytest.mark.qemu
 
 SERIES = "6.12"  # one series: the flavour costs a kernel build, and the ssh path does not depend on it
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -51,7 +46,7 @@ def board(tmp_path: Path, pytestconfig: pytest.Config):
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     files = {"/root/.ssh/authorized_keys": key.with_suffix(".pub")}
     cpio = build.payload_cpio(art, files, tmp_path / "keys.cpio.gz")
-    port = _free_port()
+    port = free_port()
     net = ["-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:22", "-device", "virtio-net-device,netdev=n0"]
     with Guest(art.zimage, [art.initramfs, cpio], tmp_path / "console.log", append="threadirqs", smp=1,
                extra_args=net, boot_timeout=600) as g:
@@ -59,20 +54,19 @@ def board(tmp_path: Path, pytestconfig: pytest.Config):
         g.check("ifconfig lo 127.0.0.1 up && ifconfig eth0 10.0.2.15 netmask 255.255.255.0 up && "
                 "route add default gw 10.0.2.2")
         g.check("mkdir -p /etc/dropbear && dropbear -R -s -p 22 -P /tmp/dropbear.pid")
-        opts = ["--ssh-port", str(port), "--ssh-key", str(key), "--ssh-option", "StrictHostKeyChecking=no",
-                "--ssh-option", "UserKnownHostsFile=/dev/null", "--ssh-option", "LogLevel=ERROR"]
-        ssh = ["ssh", "-p", str(port), "-i", str(key), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-               "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "root@127.0.0.1"]
-        yield {"guest": g, "art": art, "opts": opts, "ssh": ssh}
+        options = ["StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null", "LogLevel=ERROR"]
+        opts = ["--ssh-port", str(port), "--ssh-key", str(key)]
+        for o in options:
+            opts += ["--ssh-option", o]
+        yield {"guest": g, "art": art, "opts": opts, "ssh": SshTarget("root@127.0.0.1", port, str(key), options)}
         problems = g.kernel_problems(known=(THREADIRQS_BOOT_WARNING,))
         assert not problems, "kernel reported problems:\n" + "\n".join(problems) + "\n" + g.tail()
 
 
 def test_optimize_over_ssh(board: dict, tmp_path: Path) -> None:
     # the board answers over ssh, and the module is not loaded yet: --module loads it
-    r = subprocess.run([*board["ssh"], "grep -c '^sorto_hook ' /proc/modules"], capture_output=True, text=True,
-                       timeout=60, check=False)
-    assert r.stdout.strip() == "0", (r.stdout, r.stderr)
+    rc, text = board["ssh"].run("grep -c '^sorto_hook ' /proc/modules")
+    assert (rc, text.strip()) == (1, "0"), (rc, text)
     out = tmp_path / "opt"
     cmd = [sys.executable, "-m", "sorto", "optimize", "--ssh", "root@127.0.0.1", *board["opts"],
            "--module", "/lib/modules/sorto_hook.ko", "--out", str(out), "--rounds", "1", "--tune", "1",

@@ -67,15 +67,20 @@ class SshTarget:
             raise SortoError(f"ssh {dest}: cannot run commands (status {rc}): {out.strip()[-500:]}")
         self.release = out.strip().splitlines()[-1] if out.strip() else "unknown"
 
-    def run(self, cmd: str, timeout: float = 60.0, stdin: bytes | None = None) -> tuple[int, str]:
-        """Run ``cmd`` with the target's /bin/sh; return (status, stdout and stderr together)."""
+    def _ssh(self, remote: str, what: str, timeout: float, stdin: bytes, stderr: int) -> subprocess.CompletedProcess:
+        """One ``ssh`` run of ``remote``; ``what`` names it in the timeout message."""
         try:
-            r = subprocess.run([*self.argv, "sh -c " + shlex.quote(cmd)], input=stdin if stdin is not None else b"",
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout, check=False)
+            return subprocess.run([*self.argv, remote], input=stdin, stdout=subprocess.PIPE, stderr=stderr,
+                                  timeout=timeout, check=False)
         except subprocess.TimeoutExpired as exc:
-            raise SortoError(f"ssh {self.dest}: no answer within {timeout:.0f} s to: {cmd[:200]}") from exc
+            raise SortoError(f"ssh {self.dest}: no answer within {timeout:.0f} s {what}") from exc
         except OSError as exc:
             raise SortoError(f"ssh: cannot run the OpenSSH client: {exc}") from exc
+
+    def run(self, cmd: str, timeout: float = 60.0, stdin: bytes | None = None) -> tuple[int, str]:
+        """Run ``cmd`` with the target's /bin/sh; return (status, stdout and stderr together)."""
+        r = self._ssh("sh -c " + shlex.quote(cmd), f"to: {cmd[:200]}", timeout, stdin if stdin is not None else b"",
+                      subprocess.STDOUT)
         return r.returncode, r.stdout.decode("utf-8", errors="replace")
 
     def check(self, cmd: str, timeout: float = 60.0) -> str:
@@ -91,13 +96,7 @@ class SshTarget:
 
     def fetch(self, path: str, timeout: float = 300.0) -> bytes:
         """The bytes of the target's file ``path``, through the ssh channel itself (no scp on small boards)."""
-        try:
-            r = subprocess.run([*self.argv, "cat " + shlex.quote(path)], stdin=subprocess.DEVNULL,
-                               capture_output=True, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired as exc:
-            raise SortoError(f"ssh {self.dest}: no answer within {timeout:.0f} s reading {path}") from exc
-        except OSError as exc:
-            raise SortoError(f"ssh: cannot run the OpenSSH client: {exc}") from exc
+        r = self._ssh("cat " + shlex.quote(path), f"reading {path}", timeout, b"", subprocess.PIPE)
         if r.returncode != 0:
             err = r.stderr.decode("utf-8", errors="replace").strip()[-500:]
             raise SortoError(f"ssh {self.dest}: cannot read {path} (status {r.returncode}): {err}")
