@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sorto import cli
+from sorto import cli, codec, elfsection, policy
 from sorto.errors import SortoError
 from sorto.optimize import loop, measure, summary
 
@@ -155,3 +155,66 @@ def test_summary_shows_the_tuning_and_its_pick() -> None:
     assert ("Tuning (3 run(s) of each candidate, before and apart from the runs above), max latency: "
             "application only: median 7000 us; application + marked loads: median 1200 us; "
             "kept: application + marked loads.") in text
+
+
+class _Target:
+    """The two calls of a target that marking a load makes: resolve a name, copy the executable home."""
+
+    def __init__(self, files: dict[str, Path]) -> None:
+        self.files = files
+
+    def resolve(self, name: str) -> str:
+        for path in self.files:
+            if path.rsplit("/", 1)[-1] == name or path == name:
+                return path
+        raise SortoError(f"{name}: not a program of the guest's base image; give its path")
+
+    def host_copy(self, guest_path: str) -> Path:
+        return self.files[guest_path]
+
+
+@pytest.fixture()
+def load_policy(tmp_path: Path) -> Path:
+    pol = tmp_path / "policy-load.json"
+    pol.write_text((REPO / "examples" / "cyclictest" / "policy-hackbench.json").read_text())
+    return pol
+
+
+def test_a_load_that_cannot_be_marked_runs_as_it_is(tmp_path: Path, load_policy: Path) -> None:
+    # `cat` of the guest is a busybox applet: no file of its own in the base image. The profile
+    # decides whether a load gets a policy, so this must not abort a run (it once did, with --tune).
+    ld = loop.Load("cat /dev/hwrng", "cat")
+    loop._mark_load(_Target({}), ld, load_policy, tmp_path / "bin")
+    assert ld.marked is None
+    assert ld.not_marked == "cat: not a program of the guest's base image; give its path"
+    assert not (tmp_path / "bin").exists()
+
+
+def test_a_busybox_applet_with_a_path_is_not_marked(tmp_path: Path, load_policy: Path, arm_hello: Path) -> None:
+    busybox = tmp_path / "busybox"
+    busybox.write_bytes(arm_hello.read_bytes())
+    ld = loop.Load("/bin/cat /dev/hwrng", "/bin/cat")
+    loop._mark_load(_Target({"/bin/cat": busybox}), ld, load_policy, tmp_path / "bin")
+    assert ld.marked is None
+    assert ld.not_marked == "/bin/cat is a busybox applet; marking busybox would mark every applet"
+    assert elfsection.read_section(busybox) is None
+
+
+def test_a_load_with_its_own_executable_is_marked(tmp_path: Path, load_policy: Path, arm_hello: Path) -> None:
+    ld = loop.Load("hello -l 5", "hello")
+    loop._mark_load(_Target({"/usr/bin/hello": arm_hello}), ld, load_policy, tmp_path / "bin")
+    assert ld.not_marked is None
+    assert ld.marked == tmp_path / "bin" / "hello"
+    assert elfsection.read_section(ld.marked) == codec.encode(policy.load(load_policy))
+    assert ld.line(True) == "/opt/sorto-optimize/bin/hello -l 5"
+    assert elfsection.read_section(arm_hello) is None
+
+
+def test_summary_says_why_a_load_was_not_marked() -> None:
+    res = json.loads((REPO / "examples" / "cyclictest" / "results.json").read_text())
+    ld = next(x for x in res["loads"] if x["command"].startswith("cat"))
+    ld["policy"]["sched"], ld["marked"] = {"policy": "batch", "nice": 19}, False
+    ld["not_marked"] = "cat: not a program of the guest's base image; give its path"
+    text = summary.words(res)
+    assert (f"The load `{ld['command']}` got a policy ({ld['decision']}); not marked: cat: not a program of "
+            "the guest's base image; give its path.") in text

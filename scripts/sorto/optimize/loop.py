@@ -29,6 +29,7 @@ import dataclasses
 import json
 import shlex
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,8 @@ class Load:
     host: Path | None = None
     policy: dict[str, Any] | None = None
     marked: Path | None = None
+    #: Why a load whose policy asks for a change runs unmarked (a busybox applet, no executable to copy).
+    not_marked: str | None = None
 
     def line(self, marked: bool) -> str:
         """The load's command, through the marked copy when asked and there is one."""
@@ -134,6 +137,26 @@ def _analyze(trace_dir: Path, out: Path, vmlinux: Path | None, sram_budget: int 
     result = analyze.analyze(trace_dir, opts)
     analyze.write(result.policy, out)
     return result.policy
+
+
+def _mark_load(target: Any, ld: Load, policy_file: Path, bin_dir: Path) -> None:
+    """Inject a load's policy into a copy of its executable, or say in ``ld.not_marked`` why not.
+
+    Whether a load gets a policy depends on the profile's evidence, so a load that cannot be
+    marked must not abort a run that got as far as this: it runs as it is, and the report says why.
+    A busybox applet is left alone: marking busybox would mark every applet.
+    """
+    try:
+        ld.exe = target.resolve(ld.exe)
+        ld.host = target.host_copy(ld.exe)
+    except SortoError as exc:
+        ld.not_marked = str(exc)
+        return
+    if ld.host.name == "busybox":
+        ld.not_marked = f"{ld.exe} is a busybox applet; marking busybox would mark every applet"
+        return
+    # 3. inject (loads)
+    ld.marked = _inject(ld.host, policy_file, bin_dir / ld.host.name)
 
 
 def _inject(host: Path, policy_file: Path, out: Path) -> Path:
@@ -254,15 +277,11 @@ def _run(target: Any, opts: Options, metrics: tuple[measure.Metric, ...], work: 
         # whether demoting a load helps the application depends on the kernel (docs/optimize.md), so
         # they ride in the measured side only when asked for (--mark-loads) or measured better (--tune).
         if (opts.mark_loads or opts.tune) and ld.policy.get("sched", {}).get("policy", "other") != "other":
-            try:
-                ld.exe = target.resolve(ld.exe)
-                ld.host = target.host_copy(ld.exe)
-            except SortoError as exc:
-                raise SortoError(f"--load {ld.command}: its policy asks for a change, but {exc}") from exc
-            if ld.host.name == "busybox":
-                raise SortoError(f"--load {ld.command}: a busybox applet; marking busybox would mark every applet")
-            # 3. inject (loads)
-            ld.marked = _inject(ld.host, lpol_file, work / "bin" / ld.host.name)
+            _mark_load(target, ld, lpol_file, work / "bin")
+            if ld.not_marked:
+                prog.done()
+                print(f"sorto: --load {ld.command}: its policy asks for a change; not marked: {ld.not_marked}",
+                      file=sys.stderr)
 
     # 3. inject (application)
     prog.step("injecting the policy")

@@ -47,6 +47,7 @@ def results(opts: Any, target: str, exe: str, metrics: tuple[measure.Metric, ...
         "loads": [{"command": ld.command, "policy": _policy_summary(ld.policy) if ld.policy else None,
                    "decision": (ld.policy or {}).get("evidence", {}).get("sched", {}).get("reason"),
                    "marked": ld.marked is not None,
+                   "not_marked": ld.not_marked,
                    "kernel_records": [record_json(r) for r in load_recs.get(ld.command, [])[-1:]]} for ld in loads],
         "metrics": {m.name: {"unit": m.unit, "lower_is_better": m.lower_is_better,
                              "sides": {s: _side_stats(values[s][m.name]) for s in sides}} for m in metrics},
@@ -132,6 +133,9 @@ def words(res: dict[str, Any]) -> str:
     for ld in res["loads"]:
         if ld["marked"]:
             lines.append(f"The load `{ld['command']}` was marked too: {ld['decision']}.")
+        elif ld.get("not_marked"):
+            lines.append(f"The load `{ld['command']}` got a policy ({ld['decision']}); not marked: "
+                         f"{ld['not_marked']}.")
         elif ld["policy"] and ld["policy"]["sched"].get("policy", "other") != "other":
             lines.append(f"The load `{ld['command']}` got a policy ({ld['decision']}); not injected "
                          "(--mark-loads).")
