@@ -78,7 +78,15 @@ def test_loop_on_cyclictest(release_art, tmp_path: Path, capsys: pytest.CaptureF
         assert hb["policy"]["sched"] == {"policy": "other"}, hb
         assert not hb["marked"] and hb["kernel_records"] == [] and not (out / "bin" / "hackbench").exists(), hb
         assert "< --background-share" in hb["decision"] or "never waited" in hb["decision"], hb
-    assert not next(ld for ld in res["loads"] if ld["command"].startswith("cat"))["marked"]
+    # The RNG reader is a busybox applet: never marked. When its evidence asks for a change anyway (it
+    # held the CPU long enough in some profiles), the run goes on and says why it stayed unmarked.
+    cat = next(ld for ld in res["loads"] if ld["command"].startswith("cat"))
+    assert not cat["marked"] and not (out / "bin" / "busybox").exists(), cat
+    if cat["policy"]["sched"].get("policy", "other") != "other":
+        assert cat["not_marked"] == "cat: not a program of the guest's base image; give its path", cat
+        assert f"The load `{cat['command']}` got a policy" in printed
+    else:
+        assert cat["not_marked"] is None, cat
     # both sides measured, and reported
     assert res["sides"] == ["without metadata", "chrt -f 80 taskset -c 0", "with metadata"]
     for m in ("max latency", "avg latency", "min latency"):
