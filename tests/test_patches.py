@@ -78,6 +78,10 @@ def test_checkpatch_strict(checkpatch: Path, series: str) -> None:
         allowed = len(re.findall(r"does MAINTAINERS need updating", out))
         lds = len(re.findall(r"^CHECK: spaces preferred around that '\*' \(ctx:\w+\)\n#\d+: FILE: \S+\.lds\.[hS]:",
                              out, re.M))
+        # 6.12's checkpatch.pl asks for kmap_local_page(), which arrived in 5.11: 4.14's patch 1 maps a
+        # page-cache page with kmap_atomic(), what 4.14 has.
+        if series == "4.14":
+            allowed += len(re.findall(r"Deprecated use of 'k(un)?map_atomic', prefer", out))
         assert (errors, warnings - allowed, checks - lds) == (0, 0, 0), f"{p.name}:\n{out}"
 
 
