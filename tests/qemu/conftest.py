@@ -88,6 +88,20 @@ def payload(guest_art, tmp_path_factory: pytest.TempPathFactory) -> dict:
         out = subprocess.run([sys.executable, "-m", "sorto", "show", "--json", str(meta)],
                              capture_output=True, text=True, check=True).stdout
         shown[f"/t/meta/{v}"] = json.loads(out)
+    # A marked program whose section header table lies 4 MiB into the file (a padding section
+    # before the hook section), far past the readahead of its first pages: on the guest's ext2 loop
+    # mount, with the page cache dropped, the lookup must read the tail with kernel_read().
+    pad = d / "pad.bin"
+    pad.write_bytes(bytes(4 << 20))
+    big_plain = d / "big-plain-hello-static"
+    subprocess.run([*elfsection.find_objcopy(d / "plain-hello-static"), "--add-section", f".sorto_test_pad={pad}",
+                    str(d / "plain-hello-static"), str(big_plain)], check=True)
+    big = d / "big-hello-static"
+    subprocess.run([sys.executable, "-m", "sorto", "inject", str(big_plain), "--policy", str(DEMO), "-o", str(big),
+                    "-q"], check=True)
+    files["/t/big/hello-static"] = big
+    shown["/t/big/hello-static"] = json.loads(subprocess.run(
+        [sys.executable, "-m", "sorto", "show", "--json", str(big)], capture_output=True, text=True, check=True).stdout)
     base = (d / "meta-hello-static").read_bytes()
     record = elfsection.read_section(d / "meta-hello-static")
     cases = hostile_elf.generate(base, record, cap_record())

@@ -98,6 +98,58 @@ def test_hostile_corpus(guest, payload) -> None:
     assert guest.check("echo alive").strip() == "alive"
 
 
+def calls_of_exec(guest, path: str) -> tuple[dict[str, int], list[str]]:
+    """Exec ``path`` under the function tracer filtered on the lookup's two ways to read the file.
+
+    Returns the exec's counters and the traced calls made from the lookup
+    (``kernel_read <-elf_hook_...``): its callers are the lookup's own
+    functions, or elf_hook_exec() where the compiler inlined them; the
+    loader's own kernel_read() calls name other callers.
+    """
+    t = "/sys/kernel/tracing"
+    guest.check(f"echo kernel_read __filemap_get_folio > {t}/set_ftrace_filter; echo function > {t}/current_tracer; "
+                f"echo > {t}/trace; echo 1 > {t}/tracing_on")
+    try:
+        delta, out = execstat(guest, path, "x")
+    finally:
+        guest.check(f"echo 0 > {t}/tracing_on")
+    trace = guest.check(f"cat {t}/trace")
+    guest.check(f"echo nop > {t}/current_tracer; echo > {t}/set_ftrace_filter; echo 1 > {t}/tracing_on")
+    assert out.strip() == f"hello {path} x", out
+    return delta, re.findall(r"\b(kernel_read|__filemap_get_folio) <-(elf_hook_\w+)", trace)
+
+
+def test_tail_read_from_the_page_cache_or_the_file(guest, payload) -> None:
+    # tmpfs keeps every page in the page cache, so the lookup always copies the file's tail from
+    # there.  On ext2 over a loop device, after drop_caches, the tail of a 4 MiB program is not
+    # cached: the lookup must fall back to kernel_read(), and find the same section.  The next exec
+    # finds the tail cached again.
+    path = "/mnt/ext2/hello-static"
+    # (busybox's mount -o loop answers EBUSY here: losetup, then mount the device)
+    guest.check("dd if=/dev/zero of=/tmp/ext2.img bs=1024 count=16384 2>/dev/null "
+                "&& mke2fs -F /tmp/ext2.img > /dev/null && losetup /dev/loop0 /tmp/ext2.img "
+                "&& mkdir -p /mnt/ext2 && mount -t ext2 /dev/loop0 /mnt/ext2 "
+                f"&& cp /t/big/hello-static {path} && sync && echo 3 > /proc/sys/vm/drop_caches")
+    try:
+        want = payload["shown"]["/t/big/hello-static"]
+        seen = {}
+        for state in ("cold", "warm"):
+            guest.check(f"echo 1 > {DBG}/clear")
+            delta, calls = calls_of_exec(guest, path)
+            assert delta.get("with_metadata") == 1 and delta.get("decoded_ok") == 1, (state, delta)
+            (rec,) = records(guest)
+            assert (rec.file, rec.result) == (path, "ok"), rec
+            assert rec.policy == want
+            seen[state] = calls
+        # cold: the page-cache lookup misses and kernel_read() reads; warm: lookups only
+        assert seen["cold"] and seen["cold"][0][0] == "__filemap_get_folio", seen
+        assert any(fn == "kernel_read" for fn, _ in seen["cold"]), seen
+        assert seen["warm"] and all(fn == "__filemap_get_folio" for fn, _ in seen["warm"]), seen
+    finally:
+        guest.check("umount /mnt/ext2; losetup -d /dev/loop0; rm -f /tmp/ext2.img")
+    assert not guest.kernel_problems()
+
+
 def test_no_raw_bytes_in_kernel_log(guest) -> None:
     log = guest.check("dmesg")
     # names from the demo policy and the garbage record never reach the log

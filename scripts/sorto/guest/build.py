@@ -37,10 +37,10 @@ KERNELS = ("6.12", "6.1")
 # is what gets profiled, benchmarked and demonstrated, since debug
 # instrumentation dominates function profiles and latencies.
 FLAVOURS: dict[str, tuple[str, ...]] = {
-    "debug": ("guest.config", "debug.config"),
+    "debug": ("guest.config", "debug.config", "block.config"),
     "release": ("guest.config",),
     # -M vexpress-a15, with the functions of scratchpad.list in on-chip SRAM
-    "scratchpad": ("guest.config", "scratchpad.config"),
+    "scratchpad": ("guest.config", "scratchpad.config", "block.config"),
     # a board reached over SSH: the release guest plus IPv4 on virtio-net and dropbear
     "board": ("guest.config", "board.config"),
 }
