@@ -68,10 +68,12 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 
 
 def test_trace_over_ssh(sshd: dict, tmp_path: Path) -> None:
-    # A host file given by relative path is copied to the board and run there.
+    # A host file given by relative path is copied to the board and run there.  It runs long enough
+    # (about 0.1 s of CPU in the kernel, reading /dev/urandom) for perf's 1 kHz sampling to catch it:
+    # a run of a few ms once gave an empty perf script, which sorto parse rejects.
     prog = tmp_path / "work.sh"
     prog.write_text("#!/bin/sh\nfor i in 1 2 3 4 5; do cat /proc/self/status > /dev/null; done\n"
-                    "dd if=/dev/zero of=/dev/null bs=4k count=300 2>/dev/null\necho work-done\n")
+                    "dd if=/dev/urandom of=/dev/null bs=64k count=1000 2>/dev/null\necho work-done\n")
     prog.chmod(0o755)
     out = tmp_path / "trace"
     proc = subprocess.run([sys.executable, "-m", "sorto", "trace", "--ssh", "root@127.0.0.1", *sshd["opts"],
