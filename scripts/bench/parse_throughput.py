@@ -132,9 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--repeats", type=int, default=3, help="rounds of interleaved runs (default 3)")
     p.add_argument("--no-naive", action="store_true", help="skip the naive baseline (it holds the whole log)")
-    p.add_argument("--workdir", type=Path, default=None, help="where to write the log (default: a temp dir)")
+    p.add_argument("--workdir", type=Path, default=None,
+                   help="where to write the log, created if missing (default: a temp dir)")
     args = p.parse_args(argv)
 
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="sorto-bench-parse-", dir=args.workdir))
     py = sys.executable
     results: dict[str, list[dict]] = {}

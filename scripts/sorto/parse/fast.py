@@ -297,8 +297,11 @@ def _graph(ctx: Context, writer: TableWriter, reader: _Reader) -> None:
     the file goes through ``FtraceFunctionGraph.rows_from``.  Between
     windows the bytes the open calls point to are kept at the front of the
     one buffer (``_kernels.graph_keep``) and the next window is read after them.
+    The rendered rows are written by a second thread while the kernel, which
+    releases the GIL, renders the next ones into the other of two buffers.
     """
     import itertools
+    from concurrent.futures import Future, ThreadPoolExecutor
 
     import numpy as np
 
@@ -308,7 +311,8 @@ def _graph(ctx: Context, writer: TableWriter, reader: _Reader) -> None:
     buf = _Buffer()
     keep = np.empty(4096, dtype=np.uint8)  # grows with the open calls
     kept = 0
-    out = np.empty(WINDOW + (64 << 10), dtype=np.uint8)
+    outs = [np.empty(WINDOW + (64 << 10), dtype=np.uint8) for _ in range(2)]
+    out = outs[0]
     st = np.zeros(K.STATE, dtype=np.int64)
     st[K.LINE] = 1
     st[K.FREE] = -1
@@ -317,56 +321,74 @@ def _graph(ctx: Context, writer: TableWriter, reader: _Reader) -> None:
     seen = np.zeros(MAX_CPUS, dtype=np.uint8)
     order = np.zeros(MAX_CPUS, dtype=np.int64)
 
+    wpool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sorto-write")
+    pending: Future[None] | None = None
+
+    def sync() -> None:
+        """Wait for the rows handed to the writer thread (and raise what it raised)."""
+        nonlocal pending
+        if pending is not None:
+            pending.result()
+            pending = None
+
     def emit() -> None:
+        nonlocal out, pending
         if st[K.OUT]:
-            writer.write_csv_bytes(out[: st[K.OUT]], int(st[K.ROWS]))
+            sync()
+            pending = wpool.submit(writer.write_csv_bytes, out[: st[K.OUT]], int(st[K.ROWS]))
+            out = outs[1] if out is outs[0] else outs[0]
             st[K.OUT] = st[K.ROWS] = 0
 
-    handover: tuple[int, str, int] | None = None
-    stopped = False
-    while True:
-        end = reader.window(buf, kept)
-        if end is None:
-            break
-        raw, arr = buf.raw, buf.arr
-        st[K.POS] = kept
-        while st[K.POS] < end:
-            status = K.graph_window(arr, end, st, out, pool, tops, seen, order)
-            emit()
-            if status == K.GROW:
-                pool = np.concatenate([pool, np.empty_like(pool)])
-            elif status == K.SLOW:
-                pos, no = int(st[K.POS]), int(st[K.LINE])
-                nl = raw.find(b"\n", pos, end)
-                text = ctx.line_text(no, bytes(raw[pos:nl]))
-                if text is None:  # a lone \r: the reference stops reading here
-                    stopped = True
-                    break
-                m = graph_match(text)
-                if isinstance(m, str):
-                    ctx.bad(no, text, m)
-                elif m is not None:
-                    handover = (no, text, reader.start + nl + 1 - kept)
-                    break
-                st[K.POS], st[K.LINE] = nl + 1, no + 1
-        if stopped or handover:
-            break
-        while (kept := K.graph_keep(arr, pool, tops, order, int(st[K.NCPU]), keep)) < 0:
-            keep = np.empty(max(2 * len(keep), -kept), dtype=np.uint8)
-        arr[:kept] = keep[:kept]
-    if handover:
-        no, text, offset = handover
-        stacks = _stacks(buf.raw, pool, tops, order, int(st[K.NCPU]))
-        lines = itertools.chain([(no, text)], ctx.lines(offset, no + 1))
-        for row in FtraceFunctionGraph().rows_from(ctx, stacks, lines):
-            writer.write(row)
-        return
-    if not stopped:
-        _tail(ctx, reader.carry, int(st[K.LINE]))
-    if buf.arr is not None:
-        while K.graph_flush(buf.arr, st, out, pool, tops, order) == K.FULL:
-            emit()
-    emit()
+    try:
+        handover: tuple[int, str, int] | None = None
+        stopped = False
+        while True:
+            end = reader.window(buf, kept)
+            if end is None:
+                break
+            raw, arr = buf.raw, buf.arr
+            st[K.POS] = kept
+            while st[K.POS] < end:
+                status = K.graph_window(arr, end, st, out, pool, tops, seen, order)
+                emit()
+                if status == K.GROW:
+                    pool = np.concatenate([pool, np.empty_like(pool)])
+                elif status == K.SLOW:
+                    pos, no = int(st[K.POS]), int(st[K.LINE])
+                    nl = raw.find(b"\n", pos, end)
+                    text = ctx.line_text(no, bytes(raw[pos:nl]))
+                    if text is None:  # a lone \r: the reference stops reading here
+                        stopped = True
+                        break
+                    m = graph_match(text)
+                    if isinstance(m, str):
+                        ctx.bad(no, text, m)
+                    elif m is not None:
+                        handover = (no, text, reader.start + nl + 1 - kept)
+                        break
+                    st[K.POS], st[K.LINE] = nl + 1, no + 1
+            if stopped or handover:
+                break
+            while (kept := K.graph_keep(arr, pool, tops, order, int(st[K.NCPU]), keep)) < 0:
+                keep = np.empty(max(2 * len(keep), -kept), dtype=np.uint8)
+            arr[:kept] = keep[:kept]
+        if handover:
+            no, text, offset = handover
+            stacks = _stacks(buf.raw, pool, tops, order, int(st[K.NCPU]))
+            lines = itertools.chain([(no, text)], ctx.lines(offset, no + 1))
+            sync()
+            for row in FtraceFunctionGraph().rows_from(ctx, stacks, lines):
+                writer.write(row)
+            return
+        if not stopped:
+            _tail(ctx, reader.carry, int(st[K.LINE]))
+        if buf.arr is not None:
+            while K.graph_flush(buf.arr, st, out, pool, tops, order) == K.FULL:
+                emit()
+        emit()
+        sync()
+    finally:
+        wpool.shutdown(wait=True)
 
 
 def _stacks(raw: bytearray, pool: Any, tops: Any, order: Any, ncpu: int) -> dict[int, list[tuple[Any, ...]]]:
