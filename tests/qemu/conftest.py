@@ -77,17 +77,21 @@ def payload(guest_art, tmp_path_factory: pytest.TempPathFactory) -> dict:
     d = tmp_path_factory.mktemp(f"payload-{guest_art.kernel_series}")
     files: dict[str, Path] = {}
     shown: dict[str, dict] = {}
+
+    def mark(plain: Path, meta: Path, guest_path: str) -> None:
+        """Inject the demo policy with the sorto command; keep what `sorto show --json` says of it."""
+        subprocess.run([sys.executable, "-m", "sorto", "inject", str(plain), "--policy", str(DEMO),
+                        "-o", str(meta), "-q"], check=True)
+        files[guest_path] = meta
+        out = subprocess.run([sys.executable, "-m", "sorto", "show", "--json", str(meta)],
+                             capture_output=True, text=True, check=True).stdout
+        shown[guest_path] = json.loads(out)
+
     for v in VARIANTS:
         plain = d / f"plain-{v}"
         shutil.copy2(guest_art.programs / v, plain)
         files[f"/t/plain/{v}"] = plain
-        meta = d / f"meta-{v}"
-        subprocess.run([sys.executable, "-m", "sorto", "inject", str(plain), "--policy", str(DEMO),
-                        "-o", str(meta), "-q"], check=True)
-        files[f"/t/meta/{v}"] = meta
-        out = subprocess.run([sys.executable, "-m", "sorto", "show", "--json", str(meta)],
-                             capture_output=True, text=True, check=True).stdout
-        shown[f"/t/meta/{v}"] = json.loads(out)
+        mark(plain, d / f"meta-{v}", f"/t/meta/{v}")
     # A marked program whose section header table lies 4 MiB into the file (a padding section
     # before the hook section), far past the readahead of its first pages: on the guest's ext2 loop
     # mount, with the page cache dropped, the lookup must read the tail with kernel_read().
@@ -96,12 +100,7 @@ def payload(guest_art, tmp_path_factory: pytest.TempPathFactory) -> dict:
     big_plain = d / "big-plain-hello-static"
     subprocess.run([*elfsection.find_objcopy(d / "plain-hello-static"), "--add-section", f".sorto_test_pad={pad}",
                     str(d / "plain-hello-static"), str(big_plain)], check=True)
-    big = d / "big-hello-static"
-    subprocess.run([sys.executable, "-m", "sorto", "inject", str(big_plain), "--policy", str(DEMO), "-o", str(big),
-                    "-q"], check=True)
-    files["/t/big/hello-static"] = big
-    shown["/t/big/hello-static"] = json.loads(subprocess.run(
-        [sys.executable, "-m", "sorto", "show", "--json", str(big)], capture_output=True, text=True, check=True).stdout)
+    mark(big_plain, d / "big-hello-static", "/t/big/hello-static")
     base = (d / "meta-hello-static").read_bytes()
     record = elfsection.read_section(d / "meta-hello-static")
     cases = hostile_elf.generate(base, record, cap_record())

@@ -98,7 +98,7 @@ def test_hostile_corpus(guest, payload) -> None:
     assert guest.check("echo alive").strip() == "alive"
 
 
-def calls_of_exec(guest, path: str) -> tuple[dict[str, int], list[str]]:
+def calls_of_exec(guest, path: str) -> tuple[dict[str, int], list[tuple[str, str]]]:
     """Exec ``path`` under the function tracer filtered on the lookup's two ways to read the file.
 
     Returns the exec's counters and the traced calls made from the lookup
