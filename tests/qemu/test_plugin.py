@@ -1,4 +1,4 @@
-"""The kfetch plugin in a real guest: counts that follow the program, and where QEMU read the block from.
+"""The QEMU plugins: kfetch in a real guest, counts that follow the program, and where QEMU read the block from.
 
 The plugin is built against the installed QEMU's header (sorto.plugins.build)
 and loaded into the scratchpad guest (-M vexpress-a15, one vCPU).  Checked:
@@ -11,12 +11,18 @@ and loaded into the scratchpad guest (-M vexpress-a15, one vCPU).  Checked:
   kernel text only when the block is resident (QEMU's own account, see
   ``kfetch.host_offsets``), and from the same memory without SRAM.
 
+Without a guest, both plugins (kfetch and the kcache L1I model) run the
+static hello in qemu-arm (user mode): they must count the same instructions
+in every window, and refuse bad arguments by name.
+
 No timing is asserted: the numbers are in ``make bench``
 (scripts/bench/scratchpad_effect.py).
 """
 
 from __future__ import annotations
 
+import fcntl
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +30,7 @@ import pytest
 
 from sorto.guest import build
 from sorto.guest.harness import Guest
+from sorto.plugins import build as pbuild
 from sorto.plugins import kfetch as kf
 
 PARAM = build.SCRATCHPAD_PARAM
@@ -97,3 +104,77 @@ def test_block_is_read_from_dram_without_sram(no_sram: Booted) -> None:
     inside, other = kf.host_offsets(rep, lo, hi, no_sram.text)
     assert sum(inside.values()) == rep.ranges[no_sram.block][0] > 3000 * 2
     assert len(other) == 1 and set(inside) == set(other), (inside, other)
+
+
+def _symbol(elf: Path, name: str) -> tuple[int, int]:
+    """(address, size) of a function in an unstripped ARM executable."""
+    from elftools.elf.elffile import ELFFile
+
+    with open(elf, "rb") as fh:
+        (sym,) = ELFFile(fh).get_section_by_name(".symtab").get_symbol_by_name(name)
+        return sym["st_value"] & ~1, sym["st_size"]
+
+
+@pytest.fixture(scope="module")
+def hello_static() -> Path:
+    """The guest's static hello, built (or found) under the guest cache's lock like build_guest does."""
+    root = build.cache_root() / "guest"
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return build.build_programs(root, progress=False) / "hello-static"
+
+
+def _qemu_user(plugins: list[list[str]], prog: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["qemu-arm", *(a for p in plugins for a in p), str(prog)], capture_output=True, text=True,
+                          check=False, timeout=120)
+
+
+def test_plugins_agree_on_every_window_in_qemu_user(hello_static: Path, tmp_path: Path) -> None:
+    """Both plugins, loaded together into qemu-arm (user mode) on the static hello, count the same
+    instructions in each window: kernel/user by kbase, the range of main, the window main's first
+    block ends (mark), and the one after it until exit; kcache's set file of the same range too."""
+
+    main_lo, main_size = _symbol(hello_static, "main")
+    common = {"kbase": hex(main_lo), "mark": hex(main_lo), "range": [kf.hex_range(main_lo, main_lo + main_size)]}
+    outs = {n: tmp_path / f"{n}.txt" for n in ("kfetch", "kcache")}
+    setfile = tmp_path / "set.txt"  # main again, split and overlapping: kcache merges the lines
+    setfile.write_text(f"{main_lo:x} {main_lo + 8:x}\n{main_lo + 4:x} {main_lo + main_size:x}\n")
+    extra = {"kfetch": {}, "kcache": {"setfile": str(setfile)}}
+    run = _qemu_user([kf.plugin_arg(pbuild.build_plugin(n), outfile=str(o), **common, **extra[n])
+                      for n, o in outs.items()], hello_static)
+    assert run.returncode == 0 and run.stdout.startswith("hello "), run.stdout + run.stderr
+
+    windows = {}
+    for n, out in outs.items():
+        mark = Path(f"{out}.mark1")
+        assert mark.read_text().startswith(f"# {n} window ending at mark 1\n")
+        assert out.read_text().startswith(f"# {n} window after the last mark, until exit\n")
+        assert not Path(f"{out}.mark2").exists()  # main's first block ran once
+        windows[n] = [kf.parse_report(p) for p in (mark, out)]
+    rng = (main_lo, main_lo + main_size)
+    for fetch, cache in zip(windows["kfetch"], windows["kcache"], strict=True):
+        assert (fetch.kernel_insns, fetch.user_insns) == (cache.kernel_insns, cache.user_insns)
+        assert fetch.ranges[rng][0] == cache.ranges[rng][0]
+        lookups, misses = cache.ranges[rng][1:]
+        assert misses <= lookups <= cache.ranges[rng][0]
+        assert cache.set == cache.ranges[rng]
+    before, after = windows["kfetch"]
+    # Start-up ran before main; libc's code lies above main in the static link, _init below it.
+    assert before.kernel_insns > 1000 and before.user_insns > 0
+    assert after.ranges[rng][0] > 0 and after.kernel_insns > 0  # the rest of main, then exit
+
+
+@pytest.mark.parametrize("name", ["kfetch", "kcache"])
+@pytest.mark.parametrize("arg", ["bogus=1", "kbase=zz", "range=0x20-0x10", "range=0x10", "mark=",
+                                 ",".join(f"range={i}-{i + 1}" for i in range(17))])
+def test_plugin_refuses_a_bad_argument(name: str, arg: str, hello_static: Path) -> None:
+    run = _qemu_user([["-plugin", f"{pbuild.build_plugin(name)},{arg}"]], hello_static)
+    bad = arg.rsplit(",", 1)[-1]
+    assert run.returncode != 0 and f"{name}: bad argument '{bad}'" in run.stderr, run.stderr
+    assert "hello" not in run.stdout
+
+
+def test_kcache_refuses_a_bad_geometry(hello_static: Path) -> None:
+    run = _qemu_user([["-plugin", f"{pbuild.build_plugin('kcache')},iassoc=3"]], hello_static)
+    assert run.returncode != 0 and "kcache: bad cache geometry" in run.stderr, run.stderr

@@ -26,7 +26,8 @@ from ..guest.build import _capture, _commit, _fresh, _prune, _run, _stamp_ok, ca
 
 HERE = Path(__file__).resolve().parent
 PLUGINS = ("kfetch", "kcache")
-RECIPE = "1"  # bump when the compile steps change
+RECIPE = "2"  # bump when the compile steps change
+COMMON = ("common.h", "common.c")  # compiled into every plugin
 QEMU_BINARY_PACKAGE = "qemu-system-arm"
 HEADER = "include/qemu/qemu-plugin.h"
 CFLAGS = ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror", "-fPIC", "-fvisibility=hidden", "-shared"]
@@ -86,12 +87,15 @@ def build_plugin(name: str, cache: str | Path | None = None) -> Path:
         header = plugin_header(root)
         glib = _capture(["pkg-config", "--cflags", "glib-2.0"]).split()
         gcc = _capture(["gcc", "--version"]).splitlines()[0]
-        key = input_digest(RECIPE, qemu_source()[1], name, src.read_bytes(), header.read_bytes(), gcc, *glib)
+        common = [(HERE / c).read_bytes() for c in COMMON]
+        key = input_digest(RECIPE, qemu_source()[1], name, src.read_bytes(), *common, header.read_bytes(), gcc,
+                           *glib)
         final = root / f"{name}-{key}"
         if _stamp_ok(final):
             return final / f"{name}.so"
         tmp = _fresh(final)
-        _run(["gcc", *CFLAGS, *glib, f"-I{header.parent}", "-o", str(tmp / f"{name}.so"), str(src)])
+        _run(["gcc", *CFLAGS, *glib, f"-I{header.parent}", "-o", str(tmp / f"{name}.so"), str(src),
+              str(HERE / "common.c")])
         _commit(tmp, final)
         _prune(root, f"{name}-", final, keep=2)
     return final / f"{name}.so"

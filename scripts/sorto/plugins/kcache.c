@@ -32,9 +32,9 @@
 
 #include <qemu-plugin.h>
 
-QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
+#include "common.h"
 
-#define MAX_RANGES 16
+QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 
 struct cache {
 	int nsets, assoc, shift;
@@ -54,20 +54,14 @@ struct run {
 };
 
 static int icachesize = 32768, iassoc = 2, iblksize = 64;
-static uint64_t kbase = 0xbf000000ULL;
 static struct {
 	uint64_t lo, hi;
 	uint64_t insns;			/* inline counter */
 	uint64_t lookups, misses;
 } ranges[MAX_RANGES];
-static int nranges;
 static GArray *set;			/* sorted, merged lo, hi pairs */
 static uint64_t set_insns;		/* inline counter */
 static uint64_t set_lookups, set_misses;
-static uint64_t mark_addr;
-static bool have_mark;
-static unsigned int nmarks;
-static const char *outfile;
 
 static struct cache *l1;		/* one per vCPU */
 static int nvcpus;
@@ -75,6 +69,11 @@ static uint64_t insns[2];		/* inline: [user, kernel] */
 static uint64_t lookups[2], misses[2];
 static GHashTable *runs;
 static GMutex lock;
+
+static void report(const char *path, const char *title, bool reset);
+static struct plugin_common common = {
+	.name = "kcache", .kbase = 0xbf000000ULL, .report = report,
+};
 
 static bool cache_init(struct cache *c, int size, int assoc, int blk)
 {
@@ -120,7 +119,7 @@ static void run_exec(unsigned int vcpu_index, void *udata)
 
 	lookups[r->kernel]++;
 	misses[r->kernel] += !hit;
-	for (int i = 0; i < nranges; i++) {
+	for (int i = 0; i < common.nranges; i++) {
 		if (r->range[i]) {
 			ranges[i].lookups++;
 			ranges[i].misses += !hit;
@@ -193,7 +192,6 @@ static bool load_set(const char *path)
 static void report(const char *path, const char *title, bool reset)
 {
 	GString *s = g_string_new(NULL);
-	FILE *f;
 
 	g_mutex_lock(&lock);
 	g_string_append_printf(s, "# kcache %s\n", title);
@@ -202,7 +200,7 @@ static void report(const char *path, const char *title, bool reset)
 	for (int k = 1; k >= 0; k--)
 		g_string_append_printf(s, "%s %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
 				       k ? "kernel" : "user", insns[k], lookups[k], misses[k]);
-	for (int i = 0; i < nranges; i++)
+	for (int i = 0; i < common.nranges; i++)
 		g_string_append_printf(s, "range 0x%" PRIx64 "-0x%" PRIx64 " insns %" PRIu64
 				       " lookups %" PRIu64 " misses %" PRIu64 "\n",
 				       ranges[i].lo, ranges[i].hi, ranges[i].insns,
@@ -216,34 +214,13 @@ static void report(const char *path, const char *title, bool reset)
 		memset(insns, 0, sizeof(insns));
 		memset(lookups, 0, sizeof(lookups));
 		memset(misses, 0, sizeof(misses));
-		for (int i = 0; i < nranges; i++)
+		for (int i = 0; i < common.nranges; i++)
 			ranges[i].insns = ranges[i].lookups = ranges[i].misses = 0;
 		set_insns = set_lookups = set_misses = 0;
 	}
 	g_mutex_unlock(&lock);
 
-	f = path ? fopen(path, "w") : NULL;
-	if (f) {
-		fputs(s->str, f);
-		fclose(f);
-	} else {
-		if (path)
-			qemu_plugin_outs("kcache: cannot open the outfile\n");
-		qemu_plugin_outs(s->str);
-	}
-	g_string_free(s, TRUE);
-}
-
-static void mark_exec(unsigned int vcpu_index, void *udata)
-{
-	char title[64], *path = NULL;
-
-	nmarks++;
-	snprintf(title, sizeof(title), "window ending at mark %u", nmarks);
-	if (outfile)
-		path = g_strdup_printf("%s.mark%u", outfile, nmarks);
-	report(path, title, true);
-	g_free(path);
+	plugin_emit(&common, path, s);
 }
 
 static guint run_hash(gconstpointer p)
@@ -271,9 +248,9 @@ static struct run *get_run(uint64_t vaddr, uint64_t haddr, uint32_t n)
 	if (!r) {
 		r = g_new0(struct run, 1);
 		*r = probe;
-		r->kernel = vaddr >= kbase;
+		r->kernel = vaddr >= common.kbase;
 		r->in_set = in_set(vaddr);
-		for (int i = 0; i < nranges; i++)
+		for (int i = 0; i < common.nranges; i++)
 			r->range[i] = vaddr >= ranges[i].lo && vaddr < ranges[i].hi;
 		g_hash_table_add(runs, r);
 	}
@@ -296,7 +273,7 @@ static void vcpu_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 	size_t i = 0;
 
 	qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64,
-						 &insns[tbva >= kbase], n);
+						 &insns[tbva >= common.kbase], n);
 	while (i < n) {
 		struct qemu_plugin_insn *first = qemu_plugin_tb_get_insn(tb, i);
 		uint64_t ha = cache_addr(first);
@@ -307,7 +284,7 @@ static void vcpu_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 			j++;
 		r = get_run(qemu_plugin_insn_vaddr(first), ha, j - i);
 		qemu_plugin_register_vcpu_insn_exec_cb(first, run_exec, QEMU_PLUGIN_CB_NO_REGS, r);
-		for (int k = 0; k < nranges; k++)
+		for (int k = 0; k < common.nranges; k++)
 			if (r->range[k])
 				qemu_plugin_register_vcpu_insn_exec_inline(first,
 									   QEMU_PLUGIN_INLINE_ADD_U64,
@@ -317,37 +294,16 @@ static void vcpu_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 								   &set_insns, j - i);
 		i = j;
 	}
-	if (have_mark && tbva == mark_addr)
-		qemu_plugin_register_vcpu_tb_exec_cb(tb, mark_exec, QEMU_PLUGIN_CB_NO_REGS, NULL);
-}
-
-static void plugin_exit(qemu_plugin_id_t id, void *p)
-{
-	report(outfile, nmarks ? "window after the last mark, until exit" : "whole run", false);
-}
-
-static bool parse_u64(const char *s, uint64_t *v)
-{
-	char *end;
-
-	*v = g_ascii_strtoull(s, &end, 0);
-	return end != s && *end == '\0';
-}
-
-static bool parse_range(const char *s, uint64_t *lo, uint64_t *hi)
-{
-	char **lh = g_strsplit(s, "-", 2);
-	bool ok = lh[0] && lh[1] && parse_u64(lh[0], lo) && parse_u64(lh[1], hi) && *lo < *hi;
-
-	g_strfreev(lh);
-	return ok;
+	if (common.have_mark && tbva == common.mark_addr)
+		qemu_plugin_register_vcpu_tb_exec_cb(tb, plugin_mark_exec,
+						     QEMU_PLUGIN_CB_NO_REGS, &common);
 }
 
 static bool parse_int(const char *s, int *v)
 {
 	uint64_t x;
 
-	if (!parse_u64(s, &x) || !x || x >= 1u << 30)
+	if (!plugin_parse_u64(s, &x) || !x || x >= 1u << 30)
 		return false;
 	*v = x;
 	return true;
@@ -359,35 +315,27 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
 	for (int i = 0; i < argc; i++) {
 		char **kv = g_strsplit(argv[i], "=", 2);
 		const char *k = kv[0], *v = kv[1];
-		bool ok = k && v;
+		int ok = k && v ? plugin_common_arg(&common, k, v) : 0;
 
-		if (!ok)
+		if (ok >= 0)
 			;
-		else if (!strcmp(k, "outfile"))
-			outfile = g_strdup(v);
 		else if (!strcmp(k, "icachesize"))
 			ok = parse_int(v, &icachesize);
 		else if (!strcmp(k, "iassoc"))
 			ok = parse_int(v, &iassoc);
 		else if (!strcmp(k, "iblksize"))
 			ok = parse_int(v, &iblksize);
-		else if (!strcmp(k, "kbase"))
-			ok = parse_u64(v, &kbase);
-		else if (!strcmp(k, "mark"))
-			ok = have_mark = parse_u64(v, &mark_addr);
 		else if (!strcmp(k, "setfile"))
 			ok = !set && load_set(v);
-		else if (!strcmp(k, "range"))
-			ok = nranges < MAX_RANGES &&
-			     parse_range(v, &ranges[nranges].lo, &ranges[nranges].hi) &&
-			     ++nranges;
-		else
-			ok = false;
 		g_strfreev(kv);
-		if (!ok) {
+		if (ok != 1) {
 			fprintf(stderr, "kcache: bad argument '%s'\n", argv[i]);
 			return -1;
 		}
+	}
+	for (int i = 0; i < common.nranges; i++) {
+		ranges[i].lo = common.range_lo[i];
+		ranges[i].hi = common.range_hi[i];
 	}
 	nvcpus = info->system_emulation ? info->system.max_vcpus : 1;
 	l1 = g_new0(struct cache, nvcpus);
@@ -399,6 +347,6 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
 	}
 	runs = g_hash_table_new_full(run_hash, run_equal, g_free, NULL);
 	qemu_plugin_register_vcpu_tb_trans_cb(id, vcpu_tb_trans);
-	qemu_plugin_register_atexit_cb(id, plugin_exit, NULL);
+	qemu_plugin_register_atexit_cb(id, plugin_exit, &common);
 	return 0;
 }

@@ -32,9 +32,9 @@
 
 #include <qemu-plugin.h>
 
-QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
+#include "common.h"
 
-#define MAX_RANGES 16
+QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 
 struct range {
 	uint64_t lo, hi;
@@ -56,17 +56,16 @@ struct kblock {
 	uint64_t execs;			/* inline counter */
 };
 
-static uint64_t kbase = 0xbf000000ULL;
 static uint64_t kernel_insns, user_insns;	/* inline counters */
 static struct range ranges[MAX_RANGES];
-static int nranges;
-static uint64_t mark_addr;
-static bool have_mark;
-static unsigned int nmarks;
-static const char *outfile;
 
 static GHashTable *kblocks;
 static GMutex lock;
+
+static void report(const char *path, const char *title, bool reset);
+static struct plugin_common common = {
+	.name = "kfetch", .kbase = 0xbf000000ULL, .report = report,
+};
 
 static guint kblock_hash(gconstpointer p)
 {
@@ -101,14 +100,13 @@ static void report(const char *path, const char *title, bool reset)
 	GHashTableIter it;
 	GPtrArray *list;
 	gpointer key;
-	FILE *f;
 
 	g_mutex_lock(&lock);
 	g_string_append_printf(s, "# kfetch %s\n", title);
-	g_string_append_printf(s, "kbase 0x%" PRIx64 "\n", kbase);
+	g_string_append_printf(s, "kbase 0x%" PRIx64 "\n", common.kbase);
 	g_string_append_printf(s, "kernel_insns %" PRIu64 "\n", kernel_insns);
 	g_string_append_printf(s, "user_insns %" PRIu64 "\n", user_insns);
-	for (int i = 0; i < nranges; i++)
+	for (int i = 0; i < common.nranges; i++)
 		g_string_append_printf(s, "range 0x%" PRIx64 "-0x%" PRIx64 " insns %" PRIu64 "\n",
 				       ranges[i].lo, ranges[i].hi, ranges[i].insns);
 
@@ -133,7 +131,7 @@ static void report(const char *path, const char *title, bool reset)
 
 	if (reset) {
 		kernel_insns = user_insns = 0;
-		for (int i = 0; i < nranges; i++)
+		for (int i = 0; i < common.nranges; i++)
 			ranges[i].insns = 0;
 		g_hash_table_iter_init(&it, kblocks);
 		while (g_hash_table_iter_next(&it, &key, NULL))
@@ -141,41 +139,20 @@ static void report(const char *path, const char *title, bool reset)
 	}
 	g_mutex_unlock(&lock);
 
-	f = path ? fopen(path, "w") : NULL;
-	if (f) {
-		fputs(s->str, f);
-		fclose(f);
-	} else {
-		if (path)
-			qemu_plugin_outs("kfetch: cannot open the outfile\n");
-		qemu_plugin_outs(s->str);
-	}
-	g_string_free(s, TRUE);
-}
-
-static void mark_exec(unsigned int vcpu_index, void *udata)
-{
-	char title[64], *path = NULL;
-
-	nmarks++;
-	snprintf(title, sizeof(title), "window ending at mark %u", nmarks);
-	if (outfile)
-		path = g_strdup_printf("%s.mark%u", outfile, nmarks);
-	report(path, title, true);
-	g_free(path);
+	plugin_emit(&common, path, s);
 }
 
 static void vcpu_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
 	uint64_t vaddr = qemu_plugin_tb_vaddr(tb);
 	size_t n = qemu_plugin_tb_n_insns(tb);
-	bool kernel = vaddr >= kbase;
+	bool kernel = vaddr >= common.kbase;
 	struct kblock probe = { .vaddr = vaddr, .ninsns = n }, *b;
 	void *h = qemu_plugin_insn_haddr(qemu_plugin_tb_get_insn(tb, 0));
 
 	qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64,
 						 kernel ? &kernel_insns : &user_insns, n);
-	for (int i = 0; i < nranges; i++) {
+	for (int i = 0; i < common.nranges; i++) {
 		uint64_t inside = 0;
 
 		for (size_t j = 0; j < n; j++) {
@@ -204,30 +181,9 @@ static void vcpu_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 	/* Blocks live until exit: translated code keeps a pointer to execs. */
 	qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &b->execs, 1);
 
-	if (have_mark && vaddr == mark_addr)
-		qemu_plugin_register_vcpu_tb_exec_cb(tb, mark_exec, QEMU_PLUGIN_CB_NO_REGS, NULL);
-}
-
-static void plugin_exit(qemu_plugin_id_t id, void *p)
-{
-	report(outfile, nmarks ? "window after the last mark, until exit" : "whole run", false);
-}
-
-static bool parse_u64(const char *s, uint64_t *v)
-{
-	char *end;
-
-	*v = g_ascii_strtoull(s, &end, 0);
-	return end != s && *end == '\0';
-}
-
-static bool parse_range(const char *s, uint64_t *lo, uint64_t *hi)
-{
-	char **lh = g_strsplit(s, "-", 2);
-	bool ok = lh[0] && lh[1] && parse_u64(lh[0], lo) && parse_u64(lh[1], hi) && *lo < *hi;
-
-	g_strfreev(lh);
-	return ok;
+	if (common.have_mark && vaddr == common.mark_addr)
+		qemu_plugin_register_vcpu_tb_exec_cb(tb, plugin_mark_exec,
+						     QEMU_PLUGIN_CB_NO_REGS, &common);
 }
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info,
@@ -235,30 +191,20 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
 {
 	for (int i = 0; i < argc; i++) {
 		char **kv = g_strsplit(argv[i], "=", 2);
-		bool ok = kv[0] && kv[1];
+		int ok = kv[0] && kv[1] ? plugin_common_arg(&common, kv[0], kv[1]) : 0;
 
-		if (!ok)
-			;
-		else if (!strcmp(kv[0], "outfile"))
-			outfile = g_strdup(kv[1]);
-		else if (!strcmp(kv[0], "kbase"))
-			ok = parse_u64(kv[1], &kbase);
-		else if (!strcmp(kv[0], "mark"))
-			ok = have_mark = parse_u64(kv[1], &mark_addr);
-		else if (!strcmp(kv[0], "range"))
-			ok = nranges < MAX_RANGES &&
-			     parse_range(kv[1], &ranges[nranges].lo, &ranges[nranges].hi) &&
-			     ++nranges;
-		else
-			ok = false;
 		g_strfreev(kv);
-		if (!ok) {
+		if (ok != 1) {
 			fprintf(stderr, "kfetch: bad argument '%s'\n", argv[i]);
 			return -1;
 		}
 	}
+	for (int i = 0; i < common.nranges; i++) {
+		ranges[i].lo = common.range_lo[i];
+		ranges[i].hi = common.range_hi[i];
+	}
 	kblocks = g_hash_table_new_full(kblock_hash, kblock_equal, g_free, NULL);
 	qemu_plugin_register_vcpu_tb_trans_cb(id, vcpu_tb_trans);
-	qemu_plugin_register_atexit_cb(id, plugin_exit, NULL);
+	qemu_plugin_register_atexit_cb(id, plugin_exit, &common);
 	return 0;
 }
