@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from elftools.elf.elffile import ELFFile
 
 from sorto import hookfs
 
@@ -147,6 +148,49 @@ def test_tail_read_from_the_page_cache_or_the_file(guest, payload) -> None:
         assert seen["warm"] and all(fn == "__filemap_get_folio" for fn, _ in seen["warm"]), seen
     finally:
         guest.check("umount /mnt/ext2; losetup -d /dev/loop0; rm -f /tmp/ext2.img")
+    assert not guest.kernel_problems()
+
+
+def test_every_tail_buffer_taken(guest, payload) -> None:
+    # The lookup reads the section header table into one of four tail buffers; an exec that finds
+    # all four taken gets kvmalloc()ed buffers of its own.  Five execs are held inside the lookup's
+    # kernel_read() at once: fuse_hold (progs/fuse_hold.c) serves the 4 MiB program as five files
+    # and answers reads past its loadable part only when all five wait there.  Exactly one exec
+    # (the one that came fifth) allocates, table and name table; every exec finds its section.
+    n = 5
+    with open(payload["dir"] / "big-hello-static", "rb") as fh:
+        hold_from = ELFFile(fh).get_section_by_name(".sorto_test_pad")["sh_offset"]
+    t = "/sys/kernel/tracing"
+    kvmalloc = guest.check(f"grep -m1 -x -E '__kvmalloc_node_noprof|kvmalloc_node' {t}/available_filter_functions")
+    # (its server writes to a file, not to the console the harness reads)
+    guest.check(f"mkdir -p /mnt/hold && /usr/bin/fuse_hold /mnt/hold /t/big/hello-static {n} {hold_from} "
+                "> /tmp/fuse_hold.log 2>&1")
+    try:
+        guest.check(f"echo 1 > {DBG}/clear; echo kernel_read {kvmalloc.strip()} > {t}/set_ftrace_filter; "
+                    f"echo function > {t}/current_tracer; echo > {t}/trace; echo 1 > {t}/tracing_on")
+        try:
+            execs = ' '.join(map(str, range(n)))
+            out = guest.check(f"for i in {execs}; do /mnt/hold/p$i x$i > /tmp/hold$i.out & done; wait; "
+                              "cat /tmp/hold*.out", timeout=120)
+        finally:
+            guest.check(f"echo 0 > {t}/tracing_on")
+        trace = guest.check(f"cat {t}/trace")
+        guest.check(f"echo nop > {t}/current_tracer; echo > {t}/set_ftrace_filter; echo 1 > {t}/tracing_on")
+    finally:
+        served = guest.check("umount /mnt/hold; cat /tmp/fuse_hold.log; rm -f /tmp/hold*.out /tmp/fuse_hold.log")
+    assert sorted(out.strip().splitlines()) == [f"hello /mnt/hold/p{i} x{i}" for i in range(n)], out
+    assert f"reads of {n} files held, answering" in served, served
+    want = payload["shown"]["/t/big/hello-static"]
+    recs = records(guest)
+    assert sorted(r.file for r in recs) == [f"/mnt/hold/p{i}" for i in range(n)], recs
+    assert all(r.result == "ok" and r.policy == want for r in recs), recs
+    reads: dict[str, int] = {}
+    allocs: dict[str, int] = {}
+    for pid, fn in re.findall(r"-(\d+)\s+\[\d+\].*?\b(kernel_read|\w*kvmalloc\w*) <-elf_hook_\w+", trace):
+        d = reads if fn == "kernel_read" else allocs
+        d[pid] = d.get(pid, 0) + 1
+    assert len(reads) == n, trace  # every exec read its tail with kernel_read(), held there
+    assert list(allocs.values()) == [2] and set(allocs) <= set(reads), trace
     assert not guest.kernel_problems()
 
 

@@ -96,6 +96,7 @@ PROGRAMS: dict[str, tuple[str, list[str]]] = {
     "wakelat": ("wakelat.c", ["-static"]),
     "stackgrow": ("stackgrow.c", ["-static"]),
     "memdump": ("memdump.c", ["-static"]),
+    "fuse_hold": ("fuse_hold.c", ["-static"]),
     # LD_PRELOAD library of the attack tests: not an executable
     "evil.so": ("evil.c", ["-shared", "-fPIC"]),
 }
