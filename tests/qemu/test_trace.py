@@ -103,7 +103,7 @@ def test_events_pass_keeps_the_waking_interrupt(release_art, tmp_path: Path) -> 
            "64", "--out", str(out), "-q", "--", "/bin/sleep", "0.05"]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    lines = [ln for ln in (out / "ftrace_events.txt").read_text().splitlines() if not ln.startswith("#")]
+    lines = [ln for ln in (out / "ftrace_events.txt").read_text().splitlines() if "]" in ln and not ln.startswith("#")]
     sched = [ln for ln in lines if ": sched_" in ln]
     assert sched and all("sleep" in ln.split(": sched_", 1)[1] for ln in sched), sched[:5]
     # Per CPU, the interrupt handler running when the wakeup was recorded.
