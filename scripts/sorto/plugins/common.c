@@ -39,7 +39,7 @@ int plugin_common_arg(struct plugin_common *c, const char *key, const char *valu
 		return c->have_mark = plugin_parse_u64(value, &c->mark_addr);
 	if (!strcmp(key, "range")) {
 		if (c->nranges >= MAX_RANGES ||
-		    !parse_range(value, &c->range_lo[c->nranges], &c->range_hi[c->nranges]))
+		    !parse_range(value, &c->range[c->nranges].lo, &c->range[c->nranges].hi))
 			return 0;
 		c->nranges++;
 		return 1;

@@ -20,7 +20,9 @@ struct plugin_common {
 	const char *name;		/* plugin name, for messages */
 	const char *outfile;		/* NULL: QEMU's log */
 	uint64_t kbase;			/* addresses >= kbase are kernel */
-	uint64_t range_lo[MAX_RANGES], range_hi[MAX_RANGES];
+	struct {
+		uint64_t lo, hi;	/* [lo, hi) */
+	} range[MAX_RANGES];
 	int nranges;
 	uint64_t mark_addr;
 	bool have_mark;

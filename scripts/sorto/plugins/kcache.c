@@ -55,10 +55,9 @@ struct run {
 
 static int icachesize = 32768, iassoc = 2, iblksize = 64;
 static struct {
-	uint64_t lo, hi;
 	uint64_t insns;			/* inline counter */
 	uint64_t lookups, misses;
-} ranges[MAX_RANGES];
+} ranges[MAX_RANGES];			/* counts in common.range[] */
 static GArray *set;			/* sorted, merged lo, hi pairs */
 static uint64_t set_insns;		/* inline counter */
 static uint64_t set_lookups, set_misses;
@@ -203,7 +202,7 @@ static void report(const char *path, const char *title, bool reset)
 	for (int i = 0; i < common.nranges; i++)
 		g_string_append_printf(s, "range 0x%" PRIx64 "-0x%" PRIx64 " insns %" PRIu64
 				       " lookups %" PRIu64 " misses %" PRIu64 "\n",
-				       ranges[i].lo, ranges[i].hi, ranges[i].insns,
+				       common.range[i].lo, common.range[i].hi, ranges[i].insns,
 				       ranges[i].lookups, ranges[i].misses);
 	if (set)
 		g_string_append_printf(s, "set ranges %u insns %" PRIu64 " lookups %" PRIu64
@@ -251,7 +250,7 @@ static struct run *get_run(uint64_t vaddr, uint64_t haddr, uint32_t n)
 		r->kernel = vaddr >= common.kbase;
 		r->in_set = in_set(vaddr);
 		for (int i = 0; i < common.nranges; i++)
-			r->range[i] = vaddr >= ranges[i].lo && vaddr < ranges[i].hi;
+			r->range[i] = vaddr >= common.range[i].lo && vaddr < common.range[i].hi;
 		g_hash_table_add(runs, r);
 	}
 	g_mutex_unlock(&lock);
@@ -332,10 +331,6 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
 			fprintf(stderr, "kcache: bad argument '%s'\n", argv[i]);
 			return -1;
 		}
-	}
-	for (int i = 0; i < common.nranges; i++) {
-		ranges[i].lo = common.range_lo[i];
-		ranges[i].hi = common.range_hi[i];
 	}
 	nvcpus = info->system_emulation ? info->system.max_vcpus : 1;
 	l1 = g_new0(struct cache, nvcpus);

@@ -36,11 +36,6 @@
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 
-struct range {
-	uint64_t lo, hi;
-	uint64_t insns;			/* inline counter */
-};
-
 /*
  * One kernel block, keyed by its address, its number of instructions and
  * the host offset: the host address QEMU read its first instruction from,
@@ -57,7 +52,7 @@ struct kblock {
 };
 
 static uint64_t kernel_insns, user_insns;	/* inline counters */
-static struct range ranges[MAX_RANGES];
+static uint64_t range_insns[MAX_RANGES];	/* inline counters */
 
 static GHashTable *kblocks;
 static GMutex lock;
@@ -108,7 +103,7 @@ static void report(const char *path, const char *title, bool reset)
 	g_string_append_printf(s, "user_insns %" PRIu64 "\n", user_insns);
 	for (int i = 0; i < common.nranges; i++)
 		g_string_append_printf(s, "range 0x%" PRIx64 "-0x%" PRIx64 " insns %" PRIu64 "\n",
-				       ranges[i].lo, ranges[i].hi, ranges[i].insns);
+				       common.range[i].lo, common.range[i].hi, range_insns[i]);
 
 	list = g_ptr_array_new();
 	g_hash_table_iter_init(&it, kblocks);
@@ -132,7 +127,7 @@ static void report(const char *path, const char *title, bool reset)
 	if (reset) {
 		kernel_insns = user_insns = 0;
 		for (int i = 0; i < common.nranges; i++)
-			ranges[i].insns = 0;
+			range_insns[i] = 0;
 		g_hash_table_iter_init(&it, kblocks);
 		while (g_hash_table_iter_next(&it, &key, NULL))
 			((struct kblock *)key)->execs = 0;
@@ -158,11 +153,11 @@ static void vcpu_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 		for (size_t j = 0; j < n; j++) {
 			uint64_t a = qemu_plugin_insn_vaddr(qemu_plugin_tb_get_insn(tb, j));
 
-			inside += a >= ranges[i].lo && a < ranges[i].hi;
+			inside += a >= common.range[i].lo && a < common.range[i].hi;
 		}
 		if (inside)
 			qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64,
-								 &ranges[i].insns, inside);
+								 &range_insns[i], inside);
 	}
 	if (!kernel)
 		return;
@@ -198,10 +193,6 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
 			fprintf(stderr, "kfetch: bad argument '%s'\n", argv[i]);
 			return -1;
 		}
-	}
-	for (int i = 0; i < common.nranges; i++) {
-		ranges[i].lo = common.range_lo[i];
-		ranges[i].hi = common.range_hi[i];
 	}
 	kblocks = g_hash_table_new_full(kblock_hash, kblock_equal, g_free, NULL);
 	qemu_plugin_register_vcpu_tb_trans_cb(id, vcpu_tb_trans);
