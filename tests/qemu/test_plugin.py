@@ -21,12 +21,12 @@ No timing is asserted: the numbers are in ``make bench``
 
 from __future__ import annotations
 
-import fcntl
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from elftools.elf.elffile import ELFFile
 
 from sorto.guest import build
 from sorto.guest.harness import Guest
@@ -108,8 +108,6 @@ def test_block_is_read_from_dram_without_sram(no_sram: Booted) -> None:
 
 def _symbol(elf: Path, name: str) -> tuple[int, int]:
     """(address, size) of a function in an unstripped ARM executable."""
-    from elftools.elf.elffile import ELFFile
-
     with open(elf, "rb") as fh:
         (sym,) = ELFFile(fh).get_section_by_name(".symtab").get_symbol_by_name(name)
         return sym["st_value"] & ~1, sym["st_size"]
@@ -117,12 +115,8 @@ def _symbol(elf: Path, name: str) -> tuple[int, int]:
 
 @pytest.fixture(scope="module")
 def hello_static() -> Path:
-    """The guest's static hello, built (or found) under the guest cache's lock like build_guest does."""
-    root = build.cache_root() / "guest"
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        return build.build_programs(root, progress=False) / "hello-static"
+    """The guest's static hello (no kernel needed)."""
+    return build.guest_programs() / "hello-static"
 
 
 def _qemu_user(plugins: list[list[str]], prog: Path) -> subprocess.CompletedProcess:
@@ -134,7 +128,6 @@ def test_plugins_agree_on_every_window_in_qemu_user(hello_static: Path, tmp_path
     """Both plugins, loaded together into qemu-arm (user mode) on the static hello, count the same
     instructions in each window: kernel/user by kbase, the range of main, the window main's first
     block ends (mark), and the one after it until exit; kcache's set file of the same range too."""
-
     main_lo, main_size = _symbol(hello_static, "main")
     common = {"kbase": hex(main_lo), "mark": hex(main_lo), "range": [kf.hex_range(main_lo, main_lo + main_size)]}
     outs = {n: tmp_path / f"{n}.txt" for n in ("kfetch", "kcache")}

@@ -24,6 +24,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import SortoError
@@ -501,6 +503,23 @@ def kernel_release(kdir: Path) -> str:
     return rel.read_text().strip() if rel.is_file() else "unknown"
 
 
+@contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """Hold the guest cache's lock: one builder at a time per cache, so two checkouts (or a test run
+    and a demo) sharing ~/.cache/sorto never build into the same folder."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def guest_programs(cache: str | Path | None = None, progress: bool = False) -> Path:
+    """The folder of the cross-compiled guest programs (:data:`PROGRAMS`), built if missing, without a kernel."""
+    root = cache_root(cache) / "guest"
+    with _locked(root):
+        return build_programs(root, progress)
+
+
 def build_guest(series: str = "6.12", cache: str | Path | None = None, jobs: int = 0,
                 progress: bool = True, flavour: str = "release") -> GuestArtifacts:
     """Build or reuse every artifact of the guest for ``series`` and ``flavour``.
@@ -508,11 +527,7 @@ def build_guest(series: str = "6.12", cache: str | Path | None = None, jobs: int
     ``cache``: see :func:`cache_root`; ``flavour``: a key of :data:`FLAVOURS`.
     """
     root = cache_root(cache) / "guest"
-    root.mkdir(parents=True, exist_ok=True)
-    # One builder at a time per cache: two checkouts (or a test run and a
-    # demo) sharing ~/.cache/sorto must not build into the same folder.
-    with open(root / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with _locked(root):
         kdir = build_kernel(series, root, jobs, progress, flavour)
         module = build_module(series, kdir, root, progress, flavour)
         progs = build_programs(root, progress)
