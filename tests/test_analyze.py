@@ -23,6 +23,8 @@ from sorto import policy
 from sorto.analyze import DEFAULT_EXCLUDE, Options, analyze
 from sorto.cli import main
 
+from .ftrace_lines import event_lines, kv
+
 DATA = Path(__file__).parent / "data"
 GUEST = DATA / "guest"
 SYSMAP = GUEST / "System.map.gz"
@@ -55,27 +57,6 @@ def map_sizes() -> dict[str, int]:
         if t in "tTwW" and int(a, 16) in following:
             sizes.setdefault(n, following[int(a, 16)] - int(a, 16))
     return sizes
-
-
-def event_lines(path: Path) -> list[tuple[str, int, int, str, float, str, str]]:
-    """(task, pid, cpu, flags, ts, event, details) of every event line, by plain splitting."""
-    out = []
-    for line in path.read_text().splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        head, _, rest = line.partition(": ")
-        event, _, details = rest.partition(": ")
-        fields = head.split()
-        ts = float(fields[-1])
-        flags = fields[-2]
-        cpu = int(fields[-3].strip("[]"))
-        task, _, pid = " ".join(fields[:-3]).rpartition("-")
-        out.append((task, int(pid), cpu, flags, ts, event, details))
-    return out
-
-
-def kv(details: str, key: str) -> str:
-    return re.search(rf"\b{key}=(\S+)", details).group(1)
 
 
 # ---------------------------------------------------------------------------

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from sorto.trace.manifest import sha256
 
+from ..ftrace_lines import event_lines, kv
+
 TRACERS = {"function_profile", "function", "function_graph", "events", "strace_summary", "strace_timestamps",
            "memory"}
 
@@ -103,18 +105,17 @@ def test_events_pass_keeps_the_waking_interrupt(release_art, tmp_path: Path) -> 
            "64", "--out", str(out), "-q", "--", "/bin/sleep", "0.05"]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    lines = [ln for ln in (out / "ftrace_events.txt").read_text().splitlines() if "]" in ln and not ln.startswith("#")]
-    sched = [ln for ln in lines if ": sched_" in ln]
-    assert sched and all("sleep" in ln.split(": sched_", 1)[1] for ln in sched), sched[:5]
+    lines = event_lines(out / "ftrace_events.txt")
+    sched = [det for *_x, event, det in lines if event.startswith("sched_")]
+    assert sched and all("sleep" in det for det in sched), sched[:5]
     # Per CPU, the interrupt handler running when the wakeup was recorded.
-    in_irq: dict[str, str] = {}
+    in_irq: dict[int, str] = {}
     woken_in: list[str] = []
-    for ln in lines:
-        cpu = ln.split("[", 1)[1].split("]", 1)[0]
-        if " irq_handler_entry: " in ln:
-            in_irq[cpu] = ln.rsplit("name=", 1)[1]
-        elif " irq_handler_exit: " in ln:
+    for _task, _pid, cpu, _flags, _ts, event, det in lines:
+        if event == "irq_handler_entry":
+            in_irq[cpu] = kv(det, "name")
+        elif event == "irq_handler_exit":
             in_irq.pop(cpu, None)
-        elif " sched_wakeup: comm=sleep " in ln:
+        elif event == "sched_wakeup" and kv(det, "comm") == "sleep":
             woken_in.append(in_irq.get(cpu, "-"))
     assert "arch_timer" in woken_in, (woken_in, lines[:40])
