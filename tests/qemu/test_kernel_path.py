@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 from elftools.elf.elffile import ELFFile
@@ -12,6 +14,8 @@ from sorto import hookfs
 from .conftest import VARIANTS, boot
 
 DBG = "/sys/kernel/debug/sorto_hook"
+TRACING = "/sys/kernel/tracing"
+T = TypeVar("T")
 
 
 def records(guest) -> list[hookfs.HookRecord]:
@@ -99,6 +103,20 @@ def test_hostile_corpus(guest, payload) -> None:
     assert guest.check("echo alive").strip() == "alive"
 
 
+def function_traced(guest, functions: str, run: Callable[[], T]) -> tuple[T, str]:
+    """Call ``run`` with the function tracer on, filtered on ``functions``; return its result and the trace."""
+    guest.check(f"echo {functions} > {TRACING}/set_ftrace_filter; echo function > {TRACING}/current_tracer; "
+                f"echo > {TRACING}/trace; echo 1 > {TRACING}/tracing_on")
+    try:
+        result = run()
+    finally:
+        guest.check(f"echo 0 > {TRACING}/tracing_on")
+    trace = guest.check(f"cat {TRACING}/trace")
+    guest.check(f"echo nop > {TRACING}/current_tracer; echo > {TRACING}/set_ftrace_filter; "
+                f"echo 1 > {TRACING}/tracing_on")
+    return result, trace
+
+
 def calls_of_exec(guest, path: str) -> tuple[dict[str, int], list[tuple[str, str]]]:
     """Exec ``path`` under the function tracer filtered on the lookup's two ways to read the file.
 
@@ -107,15 +125,8 @@ def calls_of_exec(guest, path: str) -> tuple[dict[str, int], list[tuple[str, str
     functions, or elf_hook_exec() where the compiler inlined them; the
     loader's own kernel_read() calls name other callers.
     """
-    t = "/sys/kernel/tracing"
-    guest.check(f"echo kernel_read __filemap_get_folio > {t}/set_ftrace_filter; echo function > {t}/current_tracer; "
-                f"echo > {t}/trace; echo 1 > {t}/tracing_on")
-    try:
-        delta, out = execstat(guest, path, "x")
-    finally:
-        guest.check(f"echo 0 > {t}/tracing_on")
-    trace = guest.check(f"cat {t}/trace")
-    guest.check(f"echo nop > {t}/current_tracer; echo > {t}/set_ftrace_filter; echo 1 > {t}/tracing_on")
+    (delta, out), trace = function_traced(guest, "kernel_read __filemap_get_folio",
+                                          lambda: execstat(guest, path, "x"))
     assert out.strip() == f"hello {path} x", out
     return delta, re.findall(r"\b(kernel_read|__filemap_get_folio) <-(elf_hook_\w+)", trace)
 
@@ -160,22 +171,18 @@ def test_every_tail_buffer_taken(guest, payload) -> None:
     n = 5
     with open(payload["dir"] / "big-hello-static", "rb") as fh:
         hold_from = ELFFile(fh).get_section_by_name(".sorto_test_pad")["sh_offset"]
-    t = "/sys/kernel/tracing"
-    kvmalloc = guest.check(f"grep -m1 -x -E '__kvmalloc_node_noprof|kvmalloc_node' {t}/available_filter_functions")
+    kvmalloc = guest.check("grep -m1 -x -E '__kvmalloc_node_noprof|kvmalloc_node' "
+                           f"{TRACING}/available_filter_functions").strip()
     # (its server writes to a file, not to the console the harness reads)
     guest.check(f"mkdir -p /mnt/hold && /usr/bin/fuse_hold /mnt/hold /t/big/hello-static {n} {hold_from} "
                 "> /tmp/fuse_hold.log 2>&1")
     try:
-        guest.check(f"echo 1 > {DBG}/clear; echo kernel_read {kvmalloc.strip()} > {t}/set_ftrace_filter; "
-                    f"echo function > {t}/current_tracer; echo > {t}/trace; echo 1 > {t}/tracing_on")
-        try:
-            execs = ' '.join(map(str, range(n)))
-            out = guest.check(f"for i in {execs}; do /mnt/hold/p$i x$i > /tmp/hold$i.out & done; wait; "
-                              "cat /tmp/hold*.out", timeout=120)
-        finally:
-            guest.check(f"echo 0 > {t}/tracing_on")
-        trace = guest.check(f"cat {t}/trace")
-        guest.check(f"echo nop > {t}/current_tracer; echo > {t}/set_ftrace_filter; echo 1 > {t}/tracing_on")
+        guest.check(f"echo 1 > {DBG}/clear")
+        execs = " ".join(map(str, range(n)))
+        out, trace = function_traced(
+            guest, f"kernel_read {kvmalloc}",
+            lambda: guest.check(f"for i in {execs}; do /mnt/hold/p$i x$i > /tmp/hold$i.out & done; wait; "
+                                "cat /tmp/hold*.out", timeout=120))
     finally:
         served = guest.check("umount /mnt/hold; cat /tmp/fuse_hold.log; rm -f /tmp/hold*.out /tmp/fuse_hold.log")
     assert sorted(out.strip().splitlines()) == [f"hello /mnt/hold/p{i} x{i}" for i in range(n)], out
